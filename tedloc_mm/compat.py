@@ -1,0 +1,213 @@
+"""Workarounds for running the 2023-2025 OpenMMLab releases on torch 2.13 / NumPy 2.
+
+``tedloc_mm/__init__.py`` calls :func:`apply_all` before anything imports
+torchvision, MMSegmentation or open_clip. Each workaround
+
+* says what breaks without it,
+* checks the environment first and does nothing where it is already fine,
+* is idempotent (safe to apply twice) and reports whether it acted in
+  :data:`APPLIED`, which ``tests/test_compat.py`` inspects.
+
+The measured facts behind each one are in ``../shared/STACK.md``.
+"""
+import importlib.util
+import os.path as osp
+import pickle
+import sys
+import types
+import warnings
+from typing import Dict
+
+#: name of each workaround -> True if it changed something in this process.
+APPLIED: Dict[str, bool] = {}
+
+
+# --------------------------------------------------------------------------- #
+# 1. torchvision's compiled ops
+# --------------------------------------------------------------------------- #
+TORCHVISION_OPS_MESSAGE = (
+    'torchvision::{name} is unavailable: the installed torchvision wheel was built '
+    'for CUDA and its compiled ops (_C.so) cannot load with this CPU build of '
+    'torch. Nothing in tedloc_mm needs them; install a torchvision whose build '
+    'matches torch if you do.')
+
+
+def _torchvision_ops_stub(name):
+
+    def _raise(*args, **kwargs):
+        raise RuntimeError(TORCHVISION_OPS_MESSAGE.format(name=name))
+
+    return _raise
+
+
+def patch_torchvision_ops() -> bool:
+    """Declare ``torchvision::nms`` / ``qnms`` when torchvision's ``_C.so`` cannot load.
+
+    Breaks without it: the registry's torchvision 0.28.0 wheel is a CUDA build; with
+    the CPU torch 2.13 wheel its ``_C.so`` fails to load, and ``import torchvision``
+    then dies in ``torchvision/_meta_registrations.py`` with ``operator
+    torchvision::nms does not exist`` -- and so do open_clip, timm and
+    ``mmpretrain.models``, which import it. Declaring the two schemas that module
+    registers fake kernels for lets the import succeed; transforms and models work,
+    and calling a C op raises a clear error instead.
+    """
+    import torch
+
+    if 'torchvision' in sys.modules:
+        return False  # already imported (successfully): nothing to do
+    spec = importlib.util.find_spec('torchvision')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    so_path = osp.join(list(spec.submodule_search_locations)[0], '_C.so')
+    if not osp.exists(so_path):
+        return False
+    try:
+        torch.ops.load_library(so_path)
+        return False  # the compiled ops load: the environment is fine
+    except (OSError, RuntimeError):
+        pass
+    if _torch_op_exists('torchvision', 'nms'):
+        return False
+    lib = torch.library.Library('torchvision', 'DEF')
+    for name in ('nms', 'qnms'):
+        lib.define(f'{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+        lib.impl(name, _torchvision_ops_stub(name), 'CompositeExplicitAutograd')
+    # keep the Library object alive for the lifetime of the process
+    _KEEP_ALIVE.append(lib)
+    return True
+
+
+_KEEP_ALIVE = []
+
+
+def _torch_op_exists(namespace: str, name: str) -> bool:
+    import torch
+    try:
+        getattr(getattr(torch.ops, namespace), name)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# --------------------------------------------------------------------------- #
+# 2. mmcv.ops under mmcv-lite
+# --------------------------------------------------------------------------- #
+MMCV_OPS_MESSAGE = (
+    'mmcv.ops.{name} needs the compiled MMCV ops, but the installed MMCV has none '
+    '(mmcv-lite, as pinned by tedloc_mm). Nothing in tedloc_mm needs them; install '
+    'a full MMCV build if your model does.')
+
+
+class _MissingMMCVOp:
+    """Stands in for a compiled MMCV op: importable, raises a clear error when used."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(MMCV_OPS_MESSAGE.format(name=self._name))
+
+    def __repr__(self):
+        return f'<unavailable mmcv.ops.{self._name}>'
+
+
+def patch_mmcv_ops() -> bool:
+    """Provide an ``mmcv.ops`` module when MMCV has no compiled extension.
+
+    Breaks without it: with mmcv-lite (MMSegmentation 1.2.2 refuses mmcv >= 2.2 and
+    a full MMCV 2.1 build needs a 20-30 min compile), ``import mmcv.ops`` fails, and
+    ``mmseg.models``, ``mmseg.datasets``, ``mmseg.apis`` and ``mmseg.visualization``
+    die on their unguarded ``from mmcv.ops import point_sample /
+    sigmoid_focal_loss``. The stand-in module's ``point_sample`` is MMCV's own
+    pure-PyTorch implementation (loaded from ``mmcv/ops/point_sample.py``, which
+    needs no extension); every other name is an object that raises a clear error
+    when called.
+    """
+    if 'mmcv.ops' in sys.modules:
+        return False
+    mmcv_spec = importlib.util.find_spec('mmcv')
+    if mmcv_spec is None:
+        return False
+    if importlib.util.find_spec('mmcv._ext') is not None:
+        return False  # full MMCV with compiled ops: leave it alone
+    import mmcv
+
+    ops = types.ModuleType('mmcv.ops')
+    ops.__doc__ = 'tedloc_mm stand-in for mmcv.ops (mmcv-lite has no compiled ops).'
+    ops.__path__ = []  # a package, so that `mmcv.ops.x` submodule lookups fail cleanly
+
+    def _getattr(name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return _MissingMMCVOp(name)
+
+    ops.__getattr__ = _getattr
+    ps_file = osp.join(osp.dirname(mmcv.__file__), 'ops', 'point_sample.py')
+    if osp.exists(ps_file):
+        spec = importlib.util.spec_from_file_location('mmcv.ops.point_sample', ps_file)
+        ps_module = importlib.util.module_from_spec(spec)
+        sys.modules['mmcv.ops.point_sample'] = ps_module
+        spec.loader.exec_module(ps_module)
+        ops.point_sample = ps_module.point_sample
+        ops.bilinear_grid_sample = ps_module.bilinear_grid_sample
+    sys.modules['mmcv.ops'] = ops
+    mmcv.ops = ops
+    return True
+
+
+# --------------------------------------------------------------------------- #
+# 3. Runner checkpoints under torch.load(weights_only=True)
+# --------------------------------------------------------------------------- #
+def load_local_checkpoint(filename, map_location=None):
+    """MMEngine's local checkpoint loader, for torch >= 2.6.
+
+    Tries ``weights_only=True`` first (plain state dicts, converted backbones);
+    a Runner checkpoint (message hub, NumPy scalars, HistoryBuffer objects) is
+    then re-read with ``weights_only=False``, which is what MMEngine was written
+    for: only load checkpoints you trust, as with any pickle.
+    """
+    import torch
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def patch_checkpoint_loading() -> bool:
+    """Re-register MMEngine's local-file checkpoint loader.
+
+    Breaks without it: torch >= 2.6 defaults ``torch.load`` to
+    ``weights_only=True``; MMEngine 0.10.7 calls ``torch.load`` without the
+    argument, so a Runner checkpoint (``iter_N.pth``/``epoch_N.pth``) fails with
+    ``UnpicklingError: Weights only load failed`` in ``--resume``, ``load_from``
+    and ``tools/test.py``.
+    """
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmengine.utils import digit_version
+
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        return False
+    current = CheckpointLoader._schemes.get('')
+    if current is load_local_checkpoint:
+        return False
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_local_checkpoint)
+    return True
+
+
+def apply_all() -> Dict[str, bool]:
+    """Apply every workaround (idempotent); return and record which ones acted."""
+    # mmcv-lite warns at every import that it has no MultiScaleDeformableAttention;
+    # nothing here uses it, so that one message is silenced.
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for name, fn in (('torchvision_ops', patch_torchvision_ops),
+                         ('mmcv_ops', patch_mmcv_ops),
+                         ('checkpoint_loading', patch_checkpoint_loading)):
+            acted = fn()
+            APPLIED[name] = APPLIED.get(name, False) or acted
+    return dict(APPLIED)

@@ -1,0 +1,39 @@
+"""Registries of tedloc_mm (scope ``'tedloc'``), children of MMPretrain's.
+
+A config with ``default_scope = 'tedloc'`` builds our components and, through the
+parent chain, MMPretrain's, MMCV's and MMEngine's by bare name. A config of another
+project (``default_scope='mmpretrain'`` or ``'mmseg'``) builds ours as
+``type='tedloc.Name'`` after ``custom_imports = dict(imports=['tedloc_mm'])``.
+"""
+from mmengine.registry import Registry
+from mmpretrain import registry as mmpretrain_registry
+
+SCOPE = 'tedloc'
+
+
+def _child(parent: Registry, location: str) -> Registry:
+    return Registry(parent.name, parent=parent, scope=SCOPE, locations=[location])
+
+
+RUNNERS = _child(mmpretrain_registry.RUNNERS, 'tedloc_mm.engine')
+RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, 'tedloc_mm.engine')
+LOOPS = _child(mmpretrain_registry.LOOPS, 'tedloc_mm.engine')
+HOOKS = _child(mmpretrain_registry.HOOKS, 'tedloc_mm.visualization')
+LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, 'tedloc_mm.engine')
+OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, 'tedloc_mm.engine')
+OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, 'tedloc_mm.engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'tedloc_mm.engine')
+PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, 'tedloc_mm.engine')
+DATASETS = _child(mmpretrain_registry.DATASETS, 'tedloc_mm.datasets')
+DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, 'tedloc_mm.datasets')
+TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, 'tedloc_mm.datasets')
+MODELS = _child(mmpretrain_registry.MODELS, 'tedloc_mm.models')
+MODEL_WRAPPERS = _child(mmpretrain_registry.MODEL_WRAPPERS, 'tedloc_mm.models')
+WEIGHT_INITIALIZERS = _child(mmpretrain_registry.WEIGHT_INITIALIZERS, 'tedloc_mm.models')
+BATCH_AUGMENTS = _child(mmpretrain_registry.BATCH_AUGMENTS, 'tedloc_mm.models')
+TASK_UTILS = _child(mmpretrain_registry.TASK_UTILS, 'tedloc_mm.models')
+METRICS = _child(mmpretrain_registry.METRICS, 'tedloc_mm.evaluation')
+EVALUATORS = _child(mmpretrain_registry.EVALUATORS, 'tedloc_mm.evaluation')
+VISUALIZERS = _child(mmpretrain_registry.VISUALIZERS, 'tedloc_mm.visualization')
+VISBACKENDS = _child(mmpretrain_registry.VISBACKENDS, 'tedloc_mm.visualization')
