@@ -198,6 +198,39 @@ def patch_checkpoint_loading() -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- #
+# 4. torchrun on CPU-only machines
+# --------------------------------------------------------------------------- #
+def patch_cpu_distributed_init() -> bool:
+    """Let MMEngine's ``pytorch`` launcher start on machines without CUDA.
+
+    Breaks without it: ``mmengine.dist.init_dist('pytorch')`` calls
+    ``torch.cuda.set_device(local_rank)`` unconditionally; torch 2.13's CPU build has
+    no ``torch._C._cuda_setDevice``, so every process of ``tools/dist_train.sh`` /
+    ``dist_test.sh`` dies with ``AttributeError`` before the process group exists.
+    On a machine without CUDA the replacement skips ``set_device`` and uses ``gloo``
+    (``nccl`` needs GPUs); with CUDA, nothing is changed.
+    """
+    import torch
+    from mmengine.dist import utils as dist_utils
+
+    if torch.cuda.is_available():
+        return False
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_tedloc_cpu', False):
+        return False
+
+    def _init_dist_pytorch_cpu(backend='gloo', init_backend='torch', **kwargs):
+        if init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        torch.distributed.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    _init_dist_pytorch_cpu._tedloc_cpu = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch_cpu
+    return True
+
+
 def apply_all() -> Dict[str, bool]:
     """Apply every workaround (idempotent); return and record which ones acted."""
     # mmcv-lite warns at every import that it has no MultiScaleDeformableAttention;
@@ -207,7 +240,8 @@ def apply_all() -> Dict[str, bool]:
         warnings.simplefilter('ignore')
         for name, fn in (('torchvision_ops', patch_torchvision_ops),
                          ('mmcv_ops', patch_mmcv_ops),
-                         ('checkpoint_loading', patch_checkpoint_loading)):
+                         ('checkpoint_loading', patch_checkpoint_loading),
+                         ('cpu_distributed_init', patch_cpu_distributed_init)):
             acted = fn()
             APPLIED[name] = APPLIED.get(name, False) or acted
     return dict(APPLIED)

@@ -12,7 +12,18 @@ SCOPE = 'tedloc'
 
 
 def _child(parent: Registry, location: str) -> Registry:
-    return Registry(parent.name, parent=parent, scope=SCOPE, locations=[location])
+    """A ``'tedloc'`` registry under MMPretrain's ``parent``, also reachable from the root.
+
+    MMEngine resolves ``'tedloc.X'`` from a foreign scope through the *root* registry,
+    and only looks among the root's direct children (``Registry.get``); as a
+    grandchild (root -> mmpretrain -> tedloc) we would be invisible to an ``'mmseg'``
+    config. Listing the registry among the root's children as well fixes that without
+    giving up the MMPretrain parent chain that resolves bare names in our own scope.
+    """
+    registry = Registry(parent.name, parent=parent, scope=SCOPE, locations=[location])
+    root = parent._get_root_registry()
+    root._children.setdefault(SCOPE, registry)
+    return registry
 
 
 RUNNERS = _child(mmpretrain_registry.RUNNERS, 'tedloc_mm.engine')

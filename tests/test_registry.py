@@ -1,0 +1,61 @@
+"""Registry scope 'tedloc' in both directions."""
+import textwrap
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, init_default_scope
+
+from tedloc_mm.registry import MODELS, METRICS, TRANSFORMS
+
+
+@MODELS.register_module(force=True)
+class _RegistryProbeModule:
+    """Registered in the tedloc scope only, to test cross-scope builds."""
+
+    def __init__(self, value=1):
+        self.value = value
+
+
+def _fresh_scope(name):
+    return DefaultScope.get_instance(f'test-{name}-{id(object())}', scope_name=name)
+
+
+def test_tedloc_scope_builds_own_and_parent_components():
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        assert MODELS.build(dict(type='_RegistryProbeModule', value=3)).value == 3
+        # MMPretrain's by bare name, through the parent chain
+        clf = MODELS.build(dict(type='ImageClassifier',
+                                backbone=dict(type='ResNet', depth=18)))
+        assert type(clf).__name__ == 'ImageClassifier'
+        # MMCV's transforms and MMPretrain's metrics too
+        assert type(TRANSFORMS.build(dict(type='LoadImageFromFile'))).__name__ == \
+            'LoadImageFromFile'
+        assert type(METRICS.build(dict(type='Accuracy'))).__name__ == 'Accuracy'
+
+
+@pytest.mark.parametrize('foreign_scope', ['mmpretrain', 'mmseg'])
+def test_foreign_scope_builds_ours_with_prefix(tmp_path, foreign_scope):
+    """A config of another project names our components as `tedloc.X`."""
+    import mmseg.registry  # noqa: F401  (creates the mmseg scope)
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    from mmseg.registry import MODELS as MMSEG_MODELS
+    cfg_file = tmp_path / 'foreign.py'
+    cfg_file.write_text(textwrap.dedent(f"""
+        default_scope = '{foreign_scope}'
+        custom_imports = dict(imports=['tedloc_mm'], allow_failed_imports=False)
+        probe = dict(type='tedloc._RegistryProbeModule', value=7)
+    """))
+    cfg = Config.fromfile(str(cfg_file))
+    registry = MMPRETRAIN_MODELS if foreign_scope == 'mmpretrain' else MMSEG_MODELS
+    with DefaultScope.overwrite_default_scope(foreign_scope):
+        assert registry.build(cfg.probe).value == 7
+        # without the prefix the foreign scope does not see it
+        with pytest.raises(KeyError):
+            registry.build(dict(type='_RegistryProbeModule'))
+
+
+def test_init_default_scope_tedloc_needs_no_warning(caplog):
+    init_default_scope('tedloc')
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        MODELS.build(dict(type='_RegistryProbeModule'))
+    assert 'Failed to import' not in caplog.text

@@ -1,0 +1,118 @@
+"""tools/train.py, tools/test.py, tools/dist_test.sh and --resume, end to end on a tiny model.
+
+These run the real scripts in subprocesses, as a user would.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+CONFIG = 'tests/data/configs/tiny_classifier.py'
+
+
+def _make_folder_dataset(root):
+    """3 classes told apart by colour; 8 train and 5 test images per class, 32 px."""
+    rng = np.random.default_rng(0)
+    colours = [(255, 40, 40), (40, 255, 40), (40, 40, 255)]
+    for split, n in (('train', 8), ('test', 5)):
+        for c, colour in enumerate(colours):
+            os.makedirs(osp.join(root, split, f'class{c}'), exist_ok=True)
+            for i in range(n):
+                img = rng.integers(0, 80, (32, 32, 3)).astype(np.uint8)
+                img[8:24, 8:24] = colour[::-1]  # BGR on disk
+                cv2.imwrite(osp.join(root, split, f'class{c}', f'{i}.png'), img)
+
+
+@pytest.fixture(scope='module')
+def folder_dataset(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('folder_dataset'))
+    _make_folder_dataset(root)
+    return root
+
+
+def _run(args, repo_root, extra_env=None, check=True):
+    env = dict(os.environ, PYTHONPATH=repo_root + os.pathsep + osp.join(repo_root, 'tests', 'plugins'),
+               OMP_NUM_THREADS='1')
+    env.update(extra_env or {})
+    proc = subprocess.run(args, cwd=repo_root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-5000:]}')
+    return proc
+
+
+def _data_opts(data_root):
+    return [f'train_dataloader.dataset.data_root={data_root}',
+            f'test_dataloader.dataset.data_root={data_root}',
+            f'val_dataloader.dataset.data_root={data_root}']
+
+
+def _state(path):
+    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+
+
+def test_train_then_single_and_two_process_test_agree(folder_dataset, tmp_path, repo_root,
+                                                      python_exe, free_port):
+    work = str(tmp_path / 'train')
+    _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', work, '--cfg-options',
+          *_data_opts(folder_dataset)], repo_root)
+    ckpt = osp.join(work, 'iter_6.pth')
+    assert osp.isfile(ckpt)
+
+    single = str(tmp_path / 'single.json')
+    _run([python_exe, 'tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 't1'),
+          '--out', single, '--cfg-options', *_data_opts(folder_dataset)], repo_root)
+    double = str(tmp_path / 'double.json')
+    # 15 test images over 2 processes with batch 3: uneven shards, padding to trim
+    _run(['bash', 'tools/dist_test.sh', CONFIG, ckpt, '2', '--work-dir',
+          str(tmp_path / 't2'), '--out', double, '--cfg-options',
+          *_data_opts(folder_dataset)], repo_root,
+         extra_env={'PORT': str(free_port), 'PYTHON': python_exe})
+    m1, m2 = json.load(open(single)), json.load(open(double))
+    assert set(m1) == {'accuracy/top1', 'accuracy/top2'}
+    assert m1 == m2
+    # the run learnt something: the colour decides the class
+    assert m1['accuracy/top1'] > 100 / 3
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(folder_dataset, tmp_path,
+                                                             repo_root, python_exe):
+    full = str(tmp_path / 'full')
+    _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', full, '--cfg-options',
+          *_data_opts(folder_dataset)], repo_root)
+
+    interrupted = str(tmp_path / 'interrupted')
+    crashing = tmp_path / 'crashing.py'  # the same config plus a hook that kills it
+    crashing.write_text(
+        f"_base_ = ['{osp.join(repo_root, CONFIG)}']\n"
+        "custom_imports = dict(imports=['tedloc_mm', 'interrupt_hook'])\n"
+        "custom_hooks = [dict(type='InterruptAfterIterHook', at_iter=4)]\n")
+    proc = _run([python_exe, 'tools/train.py', str(crashing), '--work-dir', interrupted,
+                 '--cfg-options', *_data_opts(folder_dataset)], repo_root, check=False)
+    assert proc.returncode == 17, proc.stderr[-3000:]
+    assert osp.isfile(osp.join(interrupted, 'iter_4.pth'))
+    assert not osp.isfile(osp.join(interrupted, 'iter_6.pth'))
+
+    _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', interrupted, '--resume',
+          '--cfg-options', *_data_opts(folder_dataset)], repo_root)
+    a = _state(osp.join(full, 'iter_6.pth'))
+    b = _state(osp.join(interrupted, 'iter_6.pth'))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # and training did move the weights (the comparison is not between two inits)
+    init = _state(osp.join(full, 'iter_2.pth'))
+    assert any(not torch.equal(a[k], init[k]) for k in a)
+
+
+def test_train_rejects_missing_config(tmp_path, repo_root, python_exe):
+    proc = _run([python_exe, 'tools/train.py', 'configs/does_not_exist.py'], repo_root,
+                check=False)
+    assert proc.returncode != 0
+    assert 'does_not_exist.py' in proc.stderr

@@ -1,0 +1,50 @@
+"""Evaluate a checkpoint on a config's test set with MMEngine's Runner.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json]
+                                           [--cfg-options k=v ...] [--launcher ...]
+Distributed: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args...] (CPU processes use gloo).
+"""
+import argparse
+import json
+import os.path as osp
+
+import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+from mmengine.config import DictAction
+from mmengine.dist import is_main_process
+from mmengine.runner import Runner
+
+from tedloc_mm.utils import build_runner_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (evaluate) a tedloc_mm model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='write the metrics to this JSON file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=8')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out and is_main_process():
+        with open(args.out, 'w') as f:
+            json.dump({k: float(v) if hasattr(v, '__float__') else v
+                       for k, v in metrics.items()}, f, indent=2, sort_keys=True)
+        print(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
