@@ -59,3 +59,17 @@ def test_init_default_scope_tedloc_needs_no_warning(caplog):
     with DefaultScope.overwrite_default_scope('tedloc'):
         MODELS.build(dict(type='_RegistryProbeModule'))
     assert 'Failed to import' not in caplog.text
+
+
+
+def test_foreign_config_inherits_ours_by_file_path(tmp_path, repo_root):
+    """Another project inherits our configs by path and overrides a value."""
+    base = f'{repo_root}/configs/_base_/default_runtime.py'
+    cfg_file = tmp_path / 'child.py'
+    cfg_file.write_text(f"_base_ = ['{base}']\n"
+                        "default_hooks = dict(logger=dict(interval=7))\n")
+    cfg = Config.fromfile(str(cfg_file))
+    assert cfg.default_scope == 'tedloc'
+    assert cfg.default_hooks.logger.interval == 7
+    # and the MMPretrain base below ours (mmpretrain::) came along
+    assert cfg.default_hooks.timer.type == 'IterTimerHook'
