@@ -1,1 +1,3 @@
+from .eva import FrozenEVA
 
+__all__ = ['FrozenEVA']

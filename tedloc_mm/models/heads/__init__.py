@@ -1,1 +1,3 @@
+from .patch_mil_head import PatchMILHead
 
+__all__ = ['PatchMILHead']

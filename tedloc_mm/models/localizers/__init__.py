@@ -1,1 +1,3 @@
+from .tedloc import TeDLoc
 
+__all__ = ['TeDLoc']

@@ -1,1 +1,3 @@
+from .tedloc_decoder import TeDLocDecoder
 
+__all__ = ['TeDLocDecoder']

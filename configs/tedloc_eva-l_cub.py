@@ -1,0 +1,22 @@
+# TeD-Loc, frozen EVA-02-L/14 at 224 px, CUB-200-2011 (paper: 50 epochs, batch 16, SGD).
+_base_ = [
+    './_base_/models/tedloc_eva-l.py',
+    './_base_/datasets/cub_wsol.py',
+    './_base_/schedules/sgd_50e_cub.py',
+    './_base_/default_runtime.py',
+]
+
+# K = 200 <= d = 768 (open_clip ViT-L-14 text width): QR orthogonalisation is valid.
+# Build the anchors with
+#   python tools/build_text_anchors.py --classes cub --model ViT-L-14 \
+#       --checkpoint <local open_clip ViT-L-14 file> --templates cub \
+#       --out anchors/cub_vit-l-14.pth
+model = dict(
+    backbone=dict(checkpoint='checkpoints/eva02-l-p14_mmpretrain.pth'),
+    neck=dict(out_channels=768),
+    head=dict(num_classes=200, in_channels=768, anchor_file='anchors/cub_vit-l-14.pth',
+              orthogonalization='qr'))
+
+# The pseudo-label sampler in the dataset pipeline must use stride
+# model.neck.out_stride = 4 (56 x 56 maps for 224 px inputs).
+train_dataloader = dict(batch_size=16)

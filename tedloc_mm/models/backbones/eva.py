@@ -1,0 +1,103 @@
+"""Frozen EVA image encoder E of TeD-Loc (paper §3: ViT-EVA-L, frozen)."""
+import copy
+from typing import Optional, Union
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmpretrain.models.backbones import BEiTViT, ViTEVA02
+
+from tedloc_mm.registry import MODELS
+from ..utils.eva_checkpoint import load_eva_weights
+
+#: MMPretrain's settings of the released EVA models (its ``eva*-p14_headless`` configs)
+_VARIANT_DEFAULTS = {
+    # LayerNorm eps 1e-6 as in the original EVA-02 code (MMPretrain's default is 1e-5;
+    # measured: with 1e-5 a converted timm EVA-02 gives tokens off by ~2e-2)
+    'eva02': dict(sub_ln=True, final_norm=False, norm_cfg=dict(type='LN', eps=1e-6)),
+    'eva01': dict(layer_scale_init_value=0.0, use_abs_pos_emb=True, use_rel_pos_bias=False,
+                  use_shared_rel_pos_bias=False, layer_cfgs=dict(bias=True),
+                  final_norm=False),
+}
+
+
+@MODELS.register_module()
+class FrozenEVA(BaseModule):
+    """An EVA ViT from MMPretrain returning its last patch tokens as a map.
+
+    ``variant='eva02'`` builds MMPretrain's ``ViTEVA02`` (EVA-02), ``'eva01'`` its
+    ``BEiTViT`` with EVA-01's settings. ``arch`` is MMPretrain's: ``'l'`` for the
+    paper's EVA-L (1024 wide, 24 layers), or a dict such as
+    ``dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)``
+    for tests and demos.
+
+    With ``frozen=True`` (TeD-Loc's setting) every parameter has
+    ``requires_grad=False``, the forward pass runs under ``torch.no_grad()`` (no
+    activations are kept for backward: about 1 GB saved per 224 px EVA-L image), and
+    the module stays in eval mode whatever ``train()`` is called with, so dropout /
+    drop-path never act.
+
+    Args:
+        variant: ``'eva02'`` or ``'eva01'``.
+        arch: MMPretrain arch name or dict.
+        img_size: input size the position embeddings are built for (224).
+        patch_size: 14 for the released EVA models.
+        checkpoint: local file in MMPretrain's layout, or None for random weights.
+        frozen: see above.
+        **kwargs: more arguments of the MMPretrain backbone.
+
+    Forward:
+        (B, 3, H, W) normalised images -> (B, C, H // patch_size, W // patch_size)
+        patch tokens of the last block (class token dropped, no final norm).
+    """
+
+    def __init__(self,
+                 variant: str = 'eva02',
+                 arch: Union[str, dict] = 'l',
+                 img_size: int = 224,
+                 patch_size: int = 14,
+                 checkpoint: Optional[str] = None,
+                 frozen: bool = True,
+                 init_cfg=None,
+                 **kwargs):
+        super().__init__(init_cfg=init_cfg)
+        if variant not in _VARIANT_DEFAULTS:
+            raise ValueError(f'variant must be one of {tuple(_VARIANT_DEFAULTS)}, '
+                             f'got {variant!r}')
+        cfg = copy.deepcopy(_VARIANT_DEFAULTS[variant])
+        cfg.update(kwargs)
+        cfg.update(arch=arch, img_size=img_size, patch_size=patch_size, out_type='featmap')
+        vit_cls = ViTEVA02 if variant == 'eva02' else BEiTViT
+        self.vit = vit_cls(**cfg)
+        self.variant = variant
+        self.patch_size = patch_size
+        self.embed_dims = self.vit.embed_dims
+        self.checkpoint = checkpoint
+        self.frozen = frozen
+        if checkpoint is not None:
+            n_tensors, n_params = load_eva_weights(self.vit, checkpoint)
+            print_log(f'FrozenEVA: loaded {n_tensors} tensors ({n_params / 1e6:.1f} M '
+                      f'values) from {checkpoint}', logger='current')
+        if frozen:
+            for p in self.vit.parameters():
+                p.requires_grad_(False)
+            self.train(False)
+
+    def init_weights(self):
+        # Weights come from ``checkpoint`` (loaded in __init__); MMPretrain's own
+        # init would overwrite them, so it only runs for a random backbone.
+        if self.checkpoint is None:
+            self.vit.init_weights()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            # MMPretrain's VisionTransformer.train returns None; not chainable
+            self.vit.train(False)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen:
+            with torch.no_grad():
+                return self.vit(x)[-1]
+        return self.vit(x)[-1]

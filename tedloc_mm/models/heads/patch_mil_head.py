@@ -1,0 +1,205 @@
+"""PatchMILHead: TeD-Loc's FG/BG patch classifier g, text anchors T and losses (Eq. 1-5)."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from tedloc_mm.registry import MODELS
+from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG, PSEUDO_IGNORE
+from tedloc_mm.text.anchor_file import BUILD_HINT, load_anchor_file
+from ..utils.orthogonalize import orthogonalize_anchors
+
+MAP_TYPES = ('fg', 'anchor')
+
+
+@MODELS.register_module()
+class PatchMILHead(BaseModule):
+    """Heads of TeD-Loc on pixel embeddings z (B, D, h', w').
+
+    Notation (paper §3): z_p the embedding of output pixel p; T = [t_1..t_K] the
+    anchors (a frozen (K, D) buffer ``anchors``); g(z_p) = sigmoid(w . z_p + b) the
+    FG probability (a 1x1 conv, or a small MLP with ``g_hidden_channels``).
+
+    * f(v, t_k) = s * <v, t_k> with the fixed scale ``logit_scale`` = s. By default
+      v is **not** L2-normalised (the paper's plain dot product; the magnitude of z_p
+      carries confidence). ``normalize_embeddings=True`` L2-normalises v first
+      (cosine similarity, CLIP-style; then use s ~ 10-100).
+    * (1) loss_kd   = CE(f(z_p, .), y) over FG-sampled pixels (pseudo_label_map == 1).
+    * (2) loss_patch = BCE(g(z_p), y'_p) over all sampled pixels (map != -1).
+    * (3) h = sum_p a_p z_p, a_p = g(z_p) / sum_j g(z_j), computed as
+      softmax_p(log g(z_p)) = softmax_p(logsigmoid(logit_p)): the same weights, but
+      never 0/0: when every g -> 0 (even below float32's range) the weights stay a
+      proper average (they tend to softmax of the logits), so h stays finite.
+    * (4) loss_img  = CE(f(h, .), y) per image.
+    * (5) L = lambda_kd * loss_kd + lambda_patch * loss_patch + lambda_img * loss_img
+      (MMEngine sums the returned ``loss_*`` terms, which are already weighted).
+
+    Sums or means: the paper writes sums over pixels; we use **means** (loss_kd over
+    all FG-sampled pixels of the batch, loss_patch over all sampled pixels of the
+    batch, loss_img over images). With sums the gradient scale grows with the
+    sampler's n+/n- and the batch size, so the lambdas and the SGD learning rate
+    would have to be retuned whenever the sampler is; with means they stay
+    comparable. As the sampler draws the same number per image, the batch mean equals
+    the mean of per-image means, and an image without FG samples adds nothing
+    instead of a 0/0. An empty set gives a zero loss that keeps the graph.
+
+    Prediction: ``pred_score`` = softmax f(h, .); ``pred_map`` = g(z) (``map_type=
+    'fg'``, the paper's map M) or <z_p, t_c> (``'anchor'``, the paper's Table 4
+    second map, without s) for c the predicted class (``anchor_map_label='pred'``) or
+    the ground truth (``'gt'``, GT-known), bilinearly resized to ``img_shape``.
+
+    Args:
+        num_classes: K.
+        in_channels: D, the decoder's output width; must equal the anchor width d.
+        anchor_file: anchor file path (see :mod:`tedloc_mm.text.anchor_file`).
+        anchor_embeddings: (K, d) embeddings given directly instead (tests).
+        orthogonalization: 'qr' (paper), 'svd' or 'none'; see
+            :mod:`tedloc_mm.models.utils.orthogonalize`.
+        logit_scale: s.
+        normalize_embeddings: L2-normalise v in f (see above).
+        lambda_kd, lambda_patch, lambda_img: lambda_1..3 of Eq. 5.
+        map_type, anchor_map_label: the predicted map, see above.
+        g_hidden_channels: None for a linear g, else the hidden width of a 2-layer g.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 anchor_file: Optional[str] = None,
+                 anchor_embeddings: Optional[torch.Tensor] = None,
+                 orthogonalization: str = 'qr',
+                 logit_scale: float = 1.0,
+                 normalize_embeddings: bool = False,
+                 lambda_kd: float = 1.0,
+                 lambda_patch: float = 1.0,
+                 lambda_img: float = 1.0,
+                 map_type: str = 'fg',
+                 anchor_map_label: str = 'pred',
+                 g_hidden_channels: Optional[int] = None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if (anchor_file is None) == (anchor_embeddings is None):
+            raise ValueError('PatchMILHead needs exactly one of anchor_file / '
+                             f'anchor_embeddings. {BUILD_HINT}')
+        if anchor_file is not None:
+            embeddings = load_anchor_file(anchor_file, num_classes)['embeddings']
+        else:
+            embeddings = torch.as_tensor(anchor_embeddings, dtype=torch.float32)
+            if embeddings.dim() != 2 or embeddings.shape[0] != num_classes:
+                raise ValueError(f'anchor_embeddings must be (K={num_classes}, d), got '
+                                 f'{tuple(embeddings.shape)}')
+        if embeddings.shape[1] != in_channels:
+            raise ValueError(f'the anchors have d={embeddings.shape[1]} dimensions but the '
+                             f'head gets in_channels={in_channels}: set the decoder\'s '
+                             f'out_channels and the head\'s in_channels to d')
+        if map_type not in MAP_TYPES:
+            raise ValueError(f'map_type must be one of {MAP_TYPES}, got {map_type!r}')
+        if anchor_map_label not in ('pred', 'gt'):
+            raise ValueError(f"anchor_map_label must be 'pred' or 'gt', got "
+                             f'{anchor_map_label!r}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.orthogonalization = orthogonalization
+        self.register_buffer('anchors', orthogonalize_anchors(embeddings, orthogonalization))
+        self.logit_scale = float(logit_scale)
+        self.normalize_embeddings = normalize_embeddings
+        self.lambda_kd, self.lambda_patch, self.lambda_img = lambda_kd, lambda_patch, lambda_img
+        self.map_type = map_type
+        self.anchor_map_label = anchor_map_label
+        if g_hidden_channels is None:
+            self.fg_classifier = nn.Conv2d(in_channels, 1, 1)
+        else:
+            self.fg_classifier = nn.Sequential(
+                nn.Conv2d(in_channels, g_hidden_channels, 1), nn.GELU(),
+                nn.Conv2d(g_hidden_channels, 1, 1))
+
+    # ------------------------------------------------------------------ pieces
+    def fg_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) -> (B, h, w) logits of g (g = sigmoid of these)."""
+        return self.fg_classifier(z)[:, 0]
+
+    def class_logits(self, v: torch.Tensor) -> torch.Tensor:
+        """f(v, t_k) for all k: (..., D) -> (..., K)."""
+        if self.normalize_embeddings:
+            v = F.normalize(v, dim=-1)
+        return self.logit_scale * (v @ self.anchors.T)
+
+    @staticmethod
+    def aggregate(z: torch.Tensor, fg_logits: torch.Tensor) -> torch.Tensor:
+        """h = sum_p a_p z_p with a_p = g_p / sum_j g_j (Eq. 3): (B, D)."""
+        weights = torch.softmax(F.logsigmoid(fg_logits.flatten(1)), dim=1)  # (B, P)
+        return torch.einsum('bp,bdp->bd', weights, z.flatten(2))
+
+    def forward(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """z (B, D, h, w) -> (image class logits f(h, .) (B, K), g logits (B, h, w))."""
+        fg = self.fg_logits(z)
+        return self.class_logits(self.aggregate(z, fg)), fg
+
+    # ------------------------------------------------------------------ training
+    def loss(self, z: torch.Tensor, data_samples: Sequence) -> dict:
+        labels = torch.cat([ds.gt_label.view(-1)[:1] for ds in data_samples]).to(z.device)
+        plm = self._stack_pseudo_labels(z, data_samples)  # (B, h, w)
+        img_logits, fg = self(z)
+
+        fg_mask = plm == PSEUDO_FG
+        if fg_mask.any():
+            z_fg = z.permute(0, 2, 3, 1)[fg_mask]  # (N+, D)
+            y_fg = labels[:, None, None].expand_as(plm)[fg_mask]
+            loss_kd = F.cross_entropy(self.class_logits(z_fg), y_fg)
+        else:
+            loss_kd = z.sum() * 0.
+        sampled = plm != PSEUDO_IGNORE
+        if sampled.any():
+            loss_patch = F.binary_cross_entropy_with_logits(
+                fg[sampled], (plm[sampled] == PSEUDO_FG).to(fg.dtype))
+        else:
+            loss_patch = fg.sum() * 0.
+        loss_img = F.cross_entropy(img_logits, labels)
+        return dict(loss_kd=self.lambda_kd * loss_kd,
+                    loss_patch=self.lambda_patch * loss_patch,
+                    loss_img=self.lambda_img * loss_img)
+
+    def _stack_pseudo_labels(self, z: torch.Tensor, data_samples: Sequence) -> torch.Tensor:
+        out_hw = tuple(z.shape[-2:])
+        maps = []
+        for ds in data_samples:
+            if 'pseudo_label_map' not in ds:
+                raise KeyError(f'data sample {ds.metainfo.get("img_id", "?")!r} has no '
+                               f'pseudo_label_map: the training pipeline needs '
+                               f'PseudoLabelSampler before PackWSOLInputs')
+            m = ds.pseudo_label_map
+            if tuple(m.shape) != out_hw:
+                raise ValueError(
+                    f'pseudo_label_map of {ds.metainfo.get("img_id", "?")!r} has size '
+                    f'{tuple(m.shape)} but the decoder output is {out_hw}: configure the '
+                    f"pseudo-label sampler with the decoder's out_stride")
+            maps.append(m)
+        plm = torch.stack(maps).to(z.device).long()
+        bad = ~((plm == PSEUDO_FG) | (plm == PSEUDO_BG) | (plm == PSEUDO_IGNORE))
+        if bad.any():
+            raise ValueError(f'pseudo_label_map values must be 1, 0 or -1; found '
+                             f'{plm[bad].unique().tolist()}')
+        return plm
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, z: torch.Tensor, data_samples: List) -> List:
+        img_logits, fg = self(z)
+        scores = torch.softmax(img_logits, dim=1)
+        pred_labels = scores.argmax(dim=1)
+        if self.map_type == 'fg':
+            maps = torch.sigmoid(fg)
+        else:
+            if self.anchor_map_label == 'gt':
+                cls = torch.cat([ds.gt_label.view(-1)[:1] for ds in data_samples]).to(z.device)
+            else:
+                cls = pred_labels
+            maps = torch.einsum('bdhw,bd->bhw', z, self.anchors[cls])
+        for i, ds in enumerate(data_samples):
+            img_hw = tuple(ds.metainfo['img_shape'][:2])
+            m = F.interpolate(maps[i][None, None], size=img_hw, mode='bilinear',
+                              align_corners=False)[0, 0]
+            ds.set_pred_score(scores[i]).set_pred_label(pred_labels[i:i + 1])
+            ds.pred_map = m
+        return data_samples

@@ -1,0 +1,78 @@
+"""TeDLoc: the top-level model (frozen encoder E -> decoder D -> PatchMILHead)."""
+from typing import List, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmpretrain.structures import DataSample
+
+from tedloc_mm.registry import MODELS
+
+#: CLIP's normalisation (the EVA models were trained with it), in 0-255 units
+CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
+CLIP_STD = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
+
+
+@MODELS.register_module()
+class TeDLoc(BaseModel):
+    """TeD-Loc (paper §3): z = D(E(x)); losses and predictions from PatchMILHead.
+
+    Only the decoder and the head's g have ``requires_grad`` (the encoder is frozen,
+    the anchors are a buffer). Use ``TrainableParamsOptimWrapperConstructor`` so that
+    the optimizer receives exactly those parameters.
+
+    Modes of ``forward(inputs, data_samples, mode)``:
+        ``'loss'``    -> dict(loss_kd, loss_patch, loss_img); needs ``gt_label`` and
+                         ``pseudo_label_map`` in each data sample.
+        ``'predict'`` -> list of :class:`DataSample` with ``pred_score`` (K,),
+                         ``pred_label`` (1,), ``pred_map`` (H, W) at ``img_shape``.
+        ``'tensor'``  -> (class logits f(h, .) (B, K), g logits (B, h', w')).
+
+    Args:
+        backbone, neck, head: configs (``FrozenEVA``, ``TeDLocDecoder``,
+            ``PatchMILHead``).
+        data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor`` with CLIP
+            mean/std and BGR -> RGB.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 init_cfg=None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(mean=CLIP_MEAN, std=CLIP_STD, to_rgb=True)
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        patch = getattr(self.backbone, 'patch_size', None)
+        if patch is not None and getattr(self.neck, 'patch_size', patch) != patch:
+            raise ValueError(f'neck.patch_size={self.neck.patch_size} differs from the '
+                             f'backbone patch_size={patch}')
+
+    @property
+    def out_stride(self) -> int:
+        """Stride of z / of ``pseudo_label_map`` in input pixels."""
+        return self.neck.out_stride
+
+    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> pixel embeddings z (B, D, h', w')."""
+        return self.neck(self.backbone(inputs))
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'tensor':
+            return self.head(self.extract_feat(inputs))
+        if mode == 'loss':
+            return self.head.loss(self.extract_feat(inputs), data_samples)
+        if mode == 'predict':
+            if data_samples is None:
+                data_samples = [DataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
+                                for _ in range(inputs.shape[0])]
+            return self.head.predict(self.extract_feat(inputs), data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')

@@ -1,0 +1,202 @@
+"""PatchMILHead: each equation of paper §3 (Eq. 1-5, the two maps) against hand computation.
+
+Tiny setting: D = 3, K = 2, anchors t_0 = e_x, t_1 = e_y (orthogonalization 'none'),
+g(z) = sigmoid(z_x + b) (weights set by hand), logit scale s = 2.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+
+from tedloc_mm.models.heads import PatchMILHead
+
+S = 2.0
+T = torch.tensor([[1., 0., 0.], [0., 1., 0.]])
+
+
+def sig(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def ce(logits, y):
+    return math.log(sum(math.exp(v) for v in logits)) - logits[y]
+
+
+def make_head(bias=0.0, **kw):
+    head = PatchMILHead(num_classes=2, in_channels=3, anchor_embeddings=T,
+                        orthogonalization='none', logit_scale=S, **kw)
+    with torch.no_grad():
+        head.fg_classifier.weight.copy_(torch.tensor([1., 0., 0.]).view(1, 3, 1, 1))
+        head.fg_classifier.bias.fill_(bias)
+    return head
+
+
+def sample(label, plm, img_shape=(1, 2)):
+    ds = DataSample(metainfo=dict(img_shape=img_shape, img_id=f'img{label}')).set_gt_label(label)
+    ds.pseudo_label_map = torch.as_tensor(plm)
+    return ds
+
+
+# one image, two pixels: z_1 = (1, 2, 0), z_2 = (0, 1, 3); shape (1, D=3, 1, 2)
+Z1, Z2 = [1., 2., 0.], [0., 1., 3.]
+Z = torch.tensor([Z1, Z2]).T.reshape(1, 3, 1, 2)
+
+
+def test_aggregate_eq3_by_hand():
+    head = make_head(bias=0.0)
+    g1, g2 = sig(1.0), sig(0.0)  # g = sigmoid(z_x)
+    a1, a2 = g1 / (g1 + g2), g2 / (g1 + g2)
+    h_ref = [a1 * u + a2 * v for u, v in zip(Z1, Z2)]
+    h = head.aggregate(Z, head.fg_logits(Z))
+    torch.testing.assert_close(h[0], torch.tensor(h_ref))
+
+
+def test_aggregate_matches_naive_ratio_on_random_input():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 4, 3, 5, generator=g)
+    logits = torch.randn(2, 3, 5, generator=g) * 3
+    gs = torch.sigmoid(logits).flatten(1)
+    a = gs / gs.sum(1, keepdim=True)
+    ref = (a[:, None] * z.flatten(2)).sum(-1)
+    torch.testing.assert_close(PatchMILHead.aggregate(z, logits), ref)
+
+
+def test_aggregate_finite_when_sum_g_vanishes():
+    # logits -999 and -1000: sigmoid underflows to exactly 0 in float32 (0/0 naively),
+    # the limit of g_p / sum g is exp(l_p) / sum exp(l_j) = (e, 1) / (e + 1)
+    head = make_head(bias=-1000.0)
+    fg = head.fg_logits(Z)
+    assert torch.sigmoid(fg).sum() == 0
+    h = head.aggregate(Z, fg)
+    e = math.e
+    a1, a2 = e / (e + 1), 1 / (e + 1)
+    assert torch.isfinite(h).all()
+    torch.testing.assert_close(h[0], torch.tensor([a1 * u + a2 * v for u, v in zip(Z1, Z2)]))
+    # and the gradient is finite too
+    z = Z.clone().requires_grad_(True)
+    head.aggregate(z, head.fg_logits(z)).sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_losses_eq1_2_4_5_by_hand():
+    lam = dict(lambda_kd=0.5, lambda_patch=0.25, lambda_img=2.0)
+    head = make_head(bias=0.0, **lam)
+    y = 0
+    losses = head.loss(Z, [sample(y, [[1, 0]])])
+    # (1) L_KD over FG pixel z_1: f = s <z_1, t_k> = (2, 4)
+    kd = ce([S * Z1[0], S * Z1[1]], y)
+    # (2) P_CL over both sampled pixels, mean: z_1 FG (g = sig(1)), z_2 BG (g = sig(0))
+    pcl = (-math.log(sig(1.0)) - math.log(1 - sig(0.0))) / 2
+    # (3)+(4) I_CL on h
+    g1, g2 = sig(1.0), sig(0.0)
+    h = [(g1 * u + g2 * v) / (g1 + g2) for u, v in zip(Z1, Z2)]
+    icl = ce([S * h[0], S * h[1]], y)
+    assert losses['loss_kd'].item() == pytest.approx(0.5 * kd, rel=1e-5)
+    assert losses['loss_patch'].item() == pytest.approx(0.25 * pcl, rel=1e-5)
+    assert losses['loss_img'].item() == pytest.approx(2.0 * icl, rel=1e-5)
+
+
+def test_losses_are_means_over_batch_pixels_and_images():
+    g = torch.Generator().manual_seed(3)
+    head = PatchMILHead(num_classes=4, in_channels=6, anchor_embeddings=torch.randn(4, 6,
+                        generator=g), orthogonalization='qr', logit_scale=3.0)
+    z = torch.randn(2, 6, 3, 3, generator=g)
+    plm0 = torch.tensor([[1, 1, -1], [0, -1, -1], [-1, 1, 0]])   # 3 FG, 2 BG
+    plm1 = torch.tensor([[-1, -1, -1], [1, -1, 0], [0, 0, -1]])  # 1 FG, 3 BG
+    labels = [2, 1]
+    losses = head.loss(z, [sample(2, plm0), sample(1, plm1)])
+    kd_terms, bce_terms = [], []
+    fg = head.fg_logits(z)
+    for b, (plm, y) in enumerate(zip((plm0, plm1), labels)):
+        for i in range(3):
+            for j in range(3):
+                if plm[i, j] == 1:
+                    logits = 3.0 * (head.anchors @ z[b, :, i, j])
+                    kd_terms.append(F.cross_entropy(logits[None], torch.tensor([y])))
+                if plm[i, j] >= 0:
+                    p = torch.sigmoid(fg[b, i, j])
+                    bce_terms.append(-torch.log(p if plm[i, j] == 1 else 1 - p))
+    torch.testing.assert_close(losses['loss_kd'], torch.stack(kd_terms).mean())
+    torch.testing.assert_close(losses['loss_patch'], torch.stack(bce_terms).mean())
+    img_terms = [F.cross_entropy(3.0 * (head.anchors @ head.aggregate(z, fg)[b])[None],
+                                 torch.tensor([labels[b]])) for b in range(2)]
+    torch.testing.assert_close(losses['loss_img'], torch.stack(img_terms).mean())
+
+
+def test_no_fg_pixels_gives_zero_kd_with_graph():
+    head = make_head()
+    z = Z.clone().requires_grad_(True)
+    losses = head.loss(z, [sample(1, [[0, -1]])])
+    assert losses['loss_kd'].item() == 0 and losses['loss_kd'].requires_grad
+    sum(losses.values()).backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_normalized_embeddings_option():
+    head = make_head(normalize_embeddings=True)
+    v = torch.tensor([[3., 4., 0.]])
+    torch.testing.assert_close(head.class_logits(v), torch.tensor([[S * 0.6, S * 0.8]]))
+    assert make_head().class_logits(v).tolist() == [[S * 3, S * 4]]
+
+
+def test_pseudo_label_size_mismatch_names_both_sizes():
+    head = make_head()
+    with pytest.raises(ValueError, match=r'\(2, 2\).*\(1, 2\)'):
+        head.loss(Z, [sample(0, [[1, 0], [0, 1]])])
+
+
+def test_pseudo_label_bad_values():
+    with pytest.raises(ValueError, match='found'):
+        make_head().loss(Z, [sample(0, [[2, 0]])])
+
+
+def test_predict_scores_and_fg_map_by_hand():
+    head = make_head(bias=0.0)
+    out = head.predict(Z, [sample(0, [[-1, -1]], img_shape=(1, 2))])[0]
+    g1, g2 = sig(1.0), sig(0.0)
+    h = [(g1 * u + g2 * v) / (g1 + g2) for u, v in zip(Z1, Z2)]
+    f = [S * h[0], S * h[1]]
+    p1 = 1 / (1 + math.exp(f[0] - f[1]))
+    torch.testing.assert_close(out.pred_score, torch.tensor([1 - p1, p1]))
+    assert out.pred_label.tolist() == [int(p1 > 0.5)]
+    torch.testing.assert_close(out.pred_map, torch.tensor([[g1, g2]]))
+
+
+def test_predict_map_is_resized_to_img_shape():
+    head = make_head(bias=0.0)
+    out = head.predict(Z, [sample(0, [[-1, -1]], img_shape=(4, 8))])[0]
+    assert out.pred_map.shape == (4, 8)
+    # bilinear, align_corners=False: the outer quarter copies each end value
+    assert out.pred_map[:, :2].allclose(torch.tensor(sig(1.0)))
+    assert out.pred_map[:, -2:].allclose(torch.tensor(sig(0.0)))
+    assert (out.pred_map[0, 1:] <= out.pred_map[0, :-1]).all()  # monotone in between
+
+
+@pytest.mark.parametrize('label_src,cls', [('gt', 0), ('pred', 1)])
+def test_anchor_map_table4(label_src, cls):
+    head = make_head(map_type='anchor', anchor_map_label=label_src)
+    out = head.predict(Z, [sample(0, [[-1, -1]])])[0]
+    # <z_p, t_c> with t_0 = e_x, t_1 = e_y: the x or y components of z_1, z_2
+    torch.testing.assert_close(out.pred_map, torch.tensor([[Z1[cls], Z2[cls]]]))
+
+
+def test_anchor_width_mismatch_and_missing_anchor_file(tmp_path):
+    with pytest.raises(ValueError, match='d=3.*in_channels=4'):
+        PatchMILHead(num_classes=2, in_channels=4, anchor_embeddings=T)
+    with pytest.raises(FileNotFoundError, match='build_text_anchors.py'):
+        PatchMILHead(num_classes=2, in_channels=3, anchor_file=str(tmp_path / 'none.pth'))
+
+
+def test_qr_head_k_greater_than_d():
+    with pytest.raises(ValueError, match=r'K=4.*d=3'):
+        PatchMILHead(num_classes=4, in_channels=3, anchor_embeddings=torch.randn(4, 3))
+
+
+def test_anchors_are_frozen_buffer_and_orthonormal():
+    head = PatchMILHead(num_classes=3, in_channels=5, anchor_embeddings=torch.randn(3, 5))
+    assert 'anchors' in dict(head.named_buffers())
+    assert all('anchors' not in n for n, _ in head.named_parameters())
+    torch.testing.assert_close(head.anchors @ head.anchors.T, torch.eye(3), atol=1e-5,
+                               rtol=0)

@@ -1,0 +1,137 @@
+"""TeDLoc end to end on a tiny EVA: modes, what trains, the optimizer, the decoder."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+import tedloc_mm  # noqa: F401
+from tedloc_mm.models import TeDLocDecoder
+from tedloc_mm.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+K, D = 5, 32
+
+
+def tiny_model(**head_kw):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='TeDLoc',
+        backbone=dict(type='FrozenEVA', patch_size=8, img_size=64,
+                      arch=dict(embed_dims=64, num_layers=2, num_heads=4,
+                                feedforward_channels=128)),
+        neck=dict(type='TeDLocDecoder', in_channels=64, out_channels=D, patch_size=8,
+                  out_stride=4, hidden_channels=16),
+        head=dict(type='PatchMILHead', num_classes=K, in_channels=D,
+                  anchor_embeddings=torch.randn(K, D), **head_kw)))
+    model.init_weights()
+    return model
+
+
+def batch(model, n=2, size=64):
+    g = torch.Generator().manual_seed(1)
+    samples = []
+    hw = size // model.out_stride
+    for i in range(n):
+        ds = DataSample(metainfo=dict(img_shape=(size, size), img_id=f'im{i}'))
+        ds.set_gt_label(i % K)
+        plm = torch.full((hw, hw), -1, dtype=torch.long)
+        plm[2:6, 2:6] = 1
+        plm[-3:, -3:] = 0
+        ds.pseudo_label_map = plm
+        samples.append(ds)
+    imgs = [torch.randint(0, 256, (3, size, size), generator=g).to(torch.uint8)
+            for _ in range(n)]
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
+
+
+def trainable_names(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_only_decoder_and_g_require_grad():
+    model = tiny_model()
+    names = trainable_names(model)
+    assert names and all(n.startswith(('neck.', 'head.fg_classifier.')) for n in names)
+    assert {n for n, _ in model.named_parameters() if n.startswith('neck.')} <= names
+
+
+def test_loss_backward_reaches_only_decoder_and_g():
+    model = tiny_model()
+    model.train()
+    assert not any(m.training for m in model.backbone.vit.modules())
+    losses = model(**batch(model), mode='loss')
+    assert set(losses) == {'loss_kd', 'loss_patch', 'loss_img'}
+    sum(losses.values()).backward()
+    for n, p in model.named_parameters():
+        if n.startswith(('neck.', 'head.fg_classifier.')):
+            assert p.grad is not None and p.grad.abs().sum() > 0, n
+        else:
+            assert p.grad is None, n
+
+
+def test_optimizer_sees_only_trainable_and_step_leaves_frozen_unchanged():
+    model = tiny_model()
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/schedules/sgd_50e_cub.py'))
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    in_optim = {id(p) for grp in wrapper.optimizer.param_groups for p in grp['params']}
+    assert in_optim == {id(p) for p in model.parameters() if p.requires_grad}
+    assert isinstance(wrapper.optimizer, torch.optim.SGD)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    wrapper.update_params(sum(model(**batch(model), mode='loss').values()))
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith('neck.') for k in changed)
+    assert 'head.fg_classifier.weight' in changed
+    assert not any(k.startswith('backbone.') or k == 'head.anchors' for k in changed)
+
+
+def test_predict_fields_and_tensor_mode():
+    model = tiny_model()
+    model.eval()
+    data = batch(model, n=3)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+        logits, fg = model(data['inputs'], mode='tensor')
+    assert len(out) == 3 and logits.shape == (3, K) and fg.shape == (3, 16, 16)
+    for i, ds in enumerate(out):
+        assert ds.pred_score.shape == (K,)
+        torch.testing.assert_close(ds.pred_score, torch.softmax(logits[i], 0))
+        assert ds.pred_label.tolist() == [int(logits[i].argmax())]
+        assert ds.pred_map.shape == (64, 64) and torch.isfinite(ds.pred_map).all()
+
+
+def test_data_preprocessor_is_clip():
+    model = tiny_model()
+    pre = model.data_preprocessor
+    torch.testing.assert_close(pre.mean.flatten(), torch.tensor(
+        [0.48145466, 0.4578275, 0.40821073]) * 255)
+    torch.testing.assert_close(pre.std.flatten(), torch.tensor(
+        [0.26862954, 0.26130258, 0.27577711]) * 255)
+    # BGR input is flipped to RGB before normalisation
+    img = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    img[0] = 255  # blue channel in BGR
+    x = pre(dict(inputs=[img], data_samples=[DataSample()]), False)['inputs']
+    assert x[0, 2].mean() > 0 and x[0, 0].mean() < 0
+
+
+@pytest.mark.parametrize('patch,stride,tokens,out', [(14, 4, 16, 56), (14, 14, 16, 16),
+                                                     (14, 1, 16, 224), (8, 4, 8, 16),
+                                                     (14, 7, 16, 32)])
+def test_decoder_output_stride(patch, stride, tokens, out):
+    dec = TeDLocDecoder(in_channels=8, out_channels=6, patch_size=patch, out_stride=stride,
+                        hidden_channels=4)
+    assert dec.out_stride == stride
+    z = dec(torch.randn(2, 8, tokens, tokens))
+    assert z.shape == (2, 6, out, out)
+    assert out == tokens * patch // stride
+
+
+def test_decoder_rejects_bad_stride():
+    with pytest.raises(ValueError, match='out_stride'):
+        TeDLocDecoder(in_channels=8, out_channels=6, patch_size=8, out_stride=16)

@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Build a TeD-Loc anchor file: class names -> prompts -> open_clip text embeddings.
+
+Examples:
+  python tools/build_text_anchors.py --classes cub --model ViT-L-14 \
+      --checkpoint /models/open_clip_vit_l14.bin --templates cub --out anchors/cub_vit-l-14.pth
+  python tools/build_text_anchors.py --class-file data/ilsvrc/class_names.txt \
+      --model ViT-H-14 --checkpoint /models/open_clip_vit_h14.bin --out anchors/ilsvrc_vit-h-14.pth
+  # offline demo only: random text tower, loud warning, anchors without semantics
+  python tools/build_text_anchors.py --classes cub --model ViT-B-32 --random-init --out /tmp/a.pth
+
+The embeddings are not orthogonalised here: PatchMILHead does it
+(orthogonalization='qr' | 'svd' | 'none').
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never reach a hub from this tool
+
+import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imported)
+from tedloc_mm.text import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
+                            read_class_names, resolve_templates, save_anchor_file)
+from tedloc_mm.text.anchor_file import RANDOM_INIT  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--class-file', help='text file, one class name per line, index order')
+    src.add_argument('--classes', choices=['cub', 'imagenet', 'ilsvrc'],
+                     help="MMPretrain's built-in class list")
+    p.add_argument('--model', default='ViT-L-14', help='open_clip architecture name')
+    p.add_argument('--checkpoint', help='local open_clip checkpoint file')
+    p.add_argument('--random-init', action='store_true',
+                   help='random text tower (offline demo only; anchors are meaningless)')
+    p.add_argument('--templates', nargs='+', default=['ensemble'],
+                   help="a named set (single, ensemble, cub) or templates containing '{}'")
+    p.add_argument('--out', required=True, help='anchor file to write (.pth)')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    names = (read_class_names(args.class_file) if args.class_file
+             else builtin_class_names(args.classes))
+    spec = args.templates[0] if len(args.templates) == 1 else args.templates
+    templates = resolve_templates(spec)
+    model, tokenizer = load_text_model(args.model, args.checkpoint, args.random_init)
+    emb = encode_class_names(model, tokenizer, names, templates)
+    save_anchor_file(args.out, emb, names, args.model,
+                     args.checkpoint if args.checkpoint else RANDOM_INIT, templates)
+    print(f'wrote {args.out}: K={emb.shape[0]} classes, d={emb.shape[1]}, model '
+          f'{args.model}, {len(templates)} templates'
+          + (' [RANDOM-INIT TOWER]' if args.checkpoint is None else ''))
+    if emb.shape[0] > emb.shape[1]:
+        print(f'note: K={emb.shape[0]} > d={emb.shape[1]}: orthogonalization="qr" is not '
+              f'possible with these anchors; use a text model with d >= K or "svd".',
+              file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
