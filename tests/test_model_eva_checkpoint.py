@@ -40,12 +40,13 @@ def test_round_trip(tmp_path, variant):
     torch.save({'state_dict': {'backbone.' + k: v for k, v in src.vit.state_dict().items()}},
                path)
     dst = FrozenEVA(variant=variant, checkpoint=path, **TINY)
+    dst.init_weights()  # where the Runner loads it, before training
     for k, v in src.vit.state_dict().items():
         assert torch.equal(v, dst.vit.state_dict()[k]), k
     x = torch.randn(2, 3, 64, 64)
     torch.testing.assert_close(src(x), dst(x))
     assert dst(x).shape == (2, 64, 8, 8)
-    dst.init_weights()  # must not overwrite loaded weights
+    dst.init_weights()  # a second init reloads the same weights
     torch.testing.assert_close(src(x), dst(x))
 
 
@@ -57,12 +58,12 @@ def test_mismatched_keys_report_counts(tmp_path):
     path = str(tmp_path / 'bad.pth')
     torch.save(sd, path)
     with pytest.raises(KeyError, match=r'2 missing keys.*1 unexpected keys'):
-        FrozenEVA(checkpoint=path, **TINY)
+        FrozenEVA(checkpoint=path, **TINY).init_weights()
 
 
 def test_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match='eva_to_mmpretrain.py'):
-        FrozenEVA(checkpoint=str(tmp_path / 'nope.pth'), **TINY)
+        FrozenEVA(checkpoint=str(tmp_path / 'nope.pth'), **TINY).init_weights()
 
 
 def test_frozen_eval_mode_and_no_grad():
@@ -170,6 +171,7 @@ def test_converter_tool_writes_loadable_file(tmp_path):
     torch.save(ref.state_dict(), src)
     tool.main([src, dst, '--variant', 'eva01'])
     m = FrozenEVA(variant='eva01', checkpoint=dst, **TINY)
+    m.init_weights()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         want = ref.forward_features(x)[:, 1:]

@@ -43,6 +43,9 @@ class FrozenEVA(BaseModule):
         img_size: input size the position embeddings are built for (224).
         patch_size: 14 for the released EVA models.
         checkpoint: local file in MMPretrain's layout, or None for random weights.
+            Read in :meth:`init_weights`, which the Runner calls before training
+            only: testing or resuming a TeD-Loc checkpoint (which holds the backbone
+            too) does not need this file.
         frozen: see above.
         **kwargs: more arguments of the MMPretrain backbone.
 
@@ -74,20 +77,19 @@ class FrozenEVA(BaseModule):
         self.embed_dims = self.vit.embed_dims
         self.checkpoint = checkpoint
         self.frozen = frozen
-        if checkpoint is not None:
-            n_tensors, n_params = load_eva_weights(self.vit, checkpoint)
-            print_log(f'FrozenEVA: loaded {n_tensors} tensors ({n_params / 1e6:.1f} M '
-                      f'values) from {checkpoint}', logger='current')
         if frozen:
             for p in self.vit.parameters():
                 p.requires_grad_(False)
             self.train(False)
 
     def init_weights(self):
-        # Weights come from ``checkpoint`` (loaded in __init__); MMPretrain's own
-        # init would overwrite them, so it only runs for a random backbone.
+        """Load ``checkpoint`` or, without one, run MMPretrain's random init."""
         if self.checkpoint is None:
             self.vit.init_weights()
+            return
+        n_tensors, n_params = load_eva_weights(self.vit, self.checkpoint)
+        print_log(f'FrozenEVA: loaded {n_tensors} tensors ({n_params / 1e6:.1f} M '
+                  f'values) from {self.checkpoint}', logger='current')
 
     def train(self, mode: bool = True):
         super().train(mode)
