@@ -1,0 +1,66 @@
+# ILSVRC 2012 in the WSOL metadata format (Choe et al., CVPR 2020).
+#
+# Prepare (see README "Datasets"): the ILSVRC metadata of wsolevaluation
+# (metadata/ILSVRC/{train,val,test}: test = the original 50k validation images,
+# val = ImageNetV2 "ILSVRC-V2"), a class_names.txt (1000 lines in label order), and
+#   python tools/generate_cams.py clip-es --model ViT-B-16 --checkpoint <local file> \
+#       --data-root data/ILSVRC --metadata-root data/ILSVRC/metadata --split train \
+#       --out data/ILSVRC/cams/clip_es_vit-b-16 --batch-size 64 --device cuda
+#   (run it on several GPUs with torchrun or --shard i/n; it resumes where it stopped)
+#
+# Paths: override by re-stating the dataloaders' dataset fields or with --cfg-options
+# (MMEngine does not re-evaluate these variables in inheriting configs).
+dataset_type = 'ILSVRCWSOLDataset'
+data_root = 'data/ILSVRC'
+metadata_root = 'data/ILSVRC/metadata'
+cam_store = 'data/ILSVRC/cams/clip_es_vit-b-16'
+img_size = 224
+# must equal model.neck.out_stride: pseudo_label_map is (img_size // stride)^2
+pseudo_label_stride = 4
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),  # BGR; the model's data_preprocessor converts to RGB
+    dict(type='LoadCAM', cam_store=cam_store),
+    # the wsolevaluation recipe: resize to 256 x 256, random 224 crop, horizontal flip;
+    # each moves image, CAM and boxes together
+    dict(type='WSOLResize', scale=(256, 256)),
+    dict(type='WSOLRandomCrop', crop_size=img_size),
+    dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
+    # Appendix A: Otsu on the CAM (resized to the 56 x 56 output grid with area
+    # interpolation), top-n+ / bottom-n- candidates, a fresh balanced draw per call
+    dict(type='PseudoLabelSampler', out_stride=pseudo_label_stride,
+         num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=16),
+    dict(type='PackWSOLInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLAnnotations'),  # checks image size; masks when the split has any
+    dict(type='WSOLResize', scale=(img_size, img_size)),
+    dict(type='PackWSOLInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=32,  # the paper's ILSVRC batch
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),  # epoch-based schedule
+    # check_images=False: no 1.28 M stat calls per process at start-up; a missing
+    # image then fails when loaded, naming its file
+    dataset=dict(type=dataset_type, data_root=data_root, metadata_root=metadata_root,
+                 split='train', check_images=False, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, metadata_root=metadata_root,
+                 split='val', pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, metadata_root=metadata_root,
+                 split='test', pipeline=test_pipeline, test_mode=True))
+val_evaluator = dict(type='WSOLMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,112 @@
+"""Generate the pseudo-label CAMs of a WSOL split into a CAM store.
+
+Two sources (subcommands):
+
+* ``clip-es``: CLIP-ES style Grad-CAM of an open_clip model from a local checkpoint,
+  class prompt against background prompts (``tedloc_mm/pseudo_labels/clip_es_cam.py``);
+* ``classifier``: Grad-CAM of any MMPretrain classifier (config + checkpoint) for the
+  ground-truth class (``tedloc_mm/pseudo_labels/classifier_cam.py``).
+
+Resumable (ids already in the store are skipped) and shardable: ``--shard i/n`` (or
+torchrun's RANK / WORLD_SIZE) makes this process do every n-th image and write its own
+shard of the store; run n processes, on one or several machines sharing the folder.
+
+Examples::
+
+    python tools/generate_cams.py clip-es --model ViT-B-16 \
+        --checkpoint weights/open_clip_vit_b16.bin \
+        --data-root data/CUB_200_2011/images --metadata-root data/CUB_200_2011/metadata \
+        --split train --out data/CUB_200_2011/cams_clip_es --batch-size 32 --device cuda
+
+    torchrun --nproc-per-node 4 tools/generate_cams.py classifier CONFIG CKPT \
+        --data-root data/synthetic --split train --out data/synthetic/cams --device cuda
+"""
+import argparse
+import os.path as osp
+import sys
+
+import tedloc_mm  # noqa: F401  (compat patches before open_clip / mmpretrain.models)
+from tedloc_mm.datasets import WSOLDataset
+from tedloc_mm.pseudo_labels.generation import (clip_preprocess, generate_cams,
+                                                mmpretrain_preprocess, parse_shard)
+
+
+def add_common(p):
+    p.add_argument('--data-root', required=True, help='image root of the WSOL dataset')
+    p.add_argument('--metadata-root', default=None,
+                   help='WSOL metadata directory (default DATA_ROOT/metadata)')
+    p.add_argument('--class-names', default=None,
+                   help='class-names file (default METADATA_ROOT/class_names.txt)')
+    p.add_argument('--split', default='train')
+    p.add_argument('--out', required=True, help='CAM store directory')
+    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--shard', default=None, help='i/n (default: torchrun RANK/WORLD_SIZE)')
+    p.add_argument('--resolution', type=int, default=64, help='stored CAM side (default 64)')
+    p.add_argument('--input-size', type=int, default=None,
+                   help="square network input side (default: the model's own image size, "
+                   'else 224)')
+    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--target-layer', default=None, help='dotted module path for Grad-CAM')
+    p.add_argument('--no-progress', action='store_true')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='source', required=True)
+    p = sub.add_parser('clip-es', help='CLIP-ES Grad-CAM of an open_clip model')
+    p.add_argument('--model', required=True, help='open_clip model name, e.g. ViT-B-16')
+    p.add_argument('--checkpoint', required=True, help='local open_clip checkpoint file')
+    p.add_argument('--templates', nargs='+', default=None,
+                   help="prompt templates with {} (default: 'a clean origami {}.')")
+    p.add_argument('--background-words', nargs='+', default=None)
+    add_common(p)
+    p = sub.add_parser('classifier', help='Grad-CAM of an MMPretrain classifier')
+    p.add_argument('config', help='MMPretrain config of the classifier')
+    p.add_argument('checkpoint', help='its checkpoint')
+    add_common(p)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    names_file = args.class_names
+    if names_file is None and args.source == 'classifier':
+        default = osp.join(args.metadata_root or osp.join(args.data_root, 'metadata'),
+                           'class_names.txt')
+        names_file = default if osp.isfile(default) else False
+    dataset = WSOLDataset(data_root=args.data_root, split=args.split,
+                          metadata_root=args.metadata_root, class_names_file=names_file,
+                          pipeline=[], serialize_data=False)
+    items = [(d['img_id'], d['img_path'], d['gt_label']) for d in dataset.data_list]
+
+    if args.source == 'clip-es':
+        from tedloc_mm.pseudo_labels.clip_es_cam import (BACKGROUND_WORDS, DEFAULT_TEMPLATES,
+                                                         CLIPESGradCAM, build_open_clip)
+        model, tokenizer = build_open_clip(args.model, args.checkpoint, args.device)
+        kwargs = dict(templates=args.templates or DEFAULT_TEMPLATES,
+                      background_words=args.background_words or BACKGROUND_WORDS)
+        if args.target_layer:
+            kwargs['target_layer'] = args.target_layer
+        cam_fn = CLIPESGradCAM(model, tokenizer, dataset.metainfo['classes'], **kwargs)
+        cfg = model.visual.preprocess_cfg
+        preprocess = clip_preprocess(cfg['mean'], cfg['std'])
+        native = getattr(model.visual, 'image_size', None)
+    else:
+        from tedloc_mm.pseudo_labels.classifier_cam import (ClassifierGradCAM,
+                                                            build_classifier)
+        model = build_classifier(args.config, args.checkpoint, args.device)
+        cam_fn = ClassifierGradCAM(model, args.target_layer)
+        preprocess = mmpretrain_preprocess(model)
+        native = getattr(getattr(model.backbone, 'patch_embed', None), 'init_input_size', None)
+    input_size = args.input_size or (int(native[0]) if native else 224)
+
+    n = generate_cams(cam_fn, preprocess, items, args.out, input_size=input_size,
+                      resolution=args.resolution, batch_size=args.batch_size,
+                      shard=parse_shard(args.shard), num_workers=args.num_workers,
+                      device=args.device, progress=not args.no_progress)
+    print(f'wrote {n} CAM(s) to {args.out}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
