@@ -1,0 +1,189 @@
+"""WSOLMetric: the WSOL protocol of Choe et al. (CVPR 2020) as an MMEngine metric."""
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from tedloc_mm.registry import METRICS
+from .box_protocol import cam_thresholds, rescale_boxes
+from .wsol_records import PREFIX, evaluate_image, summarize_records, threshold_index
+
+
+def _as_numpy(x):
+    if hasattr(x, 'detach'):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@METRICS.register_module()
+class WSOLMetric(BaseMetric):
+    """MaxBoxAcc, MaxBoxAccV2, Top-1/Top-5 Loc, classification accuracy and PxAP.
+
+    The protocol (``clovaai/wsolevaluation``): each ``pred_map`` is resized to the
+    evaluation size (bicubic) and min-max normalised (constant or NaN map -> zeros);
+    for each CAM threshold ``t`` in ``np.arange(0, 1, cam_curve_interval)`` the
+    8-bit map ``uint8(map * 255)`` is binarised strictly above
+    ``int(t * max(map8))``; ``cv2.findContours(RETR_TREE)`` gives the contours
+    (holes included); each contour's box is its ``boundingRect`` (x, y, x+w, y+h)
+    with x1, y1 clipped to W-1, H-1, and no contour gives (0, 0, 0, 0). An image is
+    correct at ``t`` when the best IoU (``+1`` pixel convention) over all
+    (predicted, GT) box pairs reaches the IoU threshold. GT boxes are rescaled
+    to the evaluation size with ``int`` truncation, from ``ori_shape``
+    (``ori_gt_bboxes``: right when the test pipeline resizes the whole image, as
+    the protocol does) or from ``img_shape`` (``gt_bboxes``, moved by every
+    transform: right with crops), see ``box_source``. Counts are summed over
+    images, accuracies maximised over thresholds.
+
+    Reported metrics (percent, except ``best_thr``), with ``prefix='wsol'``:
+
+    - ``wsol/MaxBoxAcc``: the box of the largest-``contourArea`` contour, IoU
+      ``loc_iou`` (0.5), maximum over CAM thresholds.
+    - ``wsol/MaxBoxAccV2``: boxes of all contours, mean over ``iou_thrs`` of the
+      maxima over CAM thresholds; ``wsol/MaxBoxAccV2@0.3``, ``@0.5``, ``@0.7``:
+      each IoU's maximum.
+    - ``wsol/best_thr``: the CAM threshold of MaxBoxAcc (first one on ties).
+    - ``wsol/Top1Loc``, ``wsol/Top5Loc``: MaxBoxAcc's box correct *and* the GT
+      class the top-1 / among the top-5 predicted classes, maximum over CAM
+      thresholds (the common convention); ``wsol/Top1Loc@best_thr``,
+      ``wsol/Top5Loc@best_thr``: the same at ``wsol/best_thr``.
+    - ``wsol/Top1Cls``, ``wsol/Top5Cls``: classification accuracy of ``pred_score``.
+    - ``wsol/PxAP``: pixel average precision, only when samples carry ``gt_mask``.
+    - with ``fixed_thrs=(0.25,)``: ``wsol/BoxAcc@thr0.25``, ``wsol/Top1Loc@thr0.25``,
+      ``wsol/Top5Loc@thr0.25``: the same box at that one CAM threshold (the
+      fixed-threshold convention of e.g. TS-CAM / GenPromp; see the README for
+      their other differences).
+
+    Box metrics are over images with GT boxes, Top-k Loc needs ``pred_score`` and
+    ``gt_label`` on all of them, classification counts every image with both.
+
+    Bad input:
+        - a map that is not 2-D, boxes that break x0 <= x1 / y0 <= y1 / >= 0, or a
+          non-finite ``pred_score``: ValueError naming the image id;
+        - a NaN or inf map: evaluated as an all-zero map (the protocol's rule for
+          NaN) and counted in a warning with the first image ids; with
+          ``nonfinite='error'`` a ValueError instead;
+        - an image without GT boxes (field missing or N = 0) and without
+          ``gt_mask``: with ``no_box='error'`` (default) a ValueError naming it;
+          with ``no_box='skip'`` it is left out of the box metrics (counted and
+          logged), its classification still counts.
+
+    Per image only a compact record is kept (packed hit bits per CAM threshold
+    and IoU, top-5 classes, label, PxAP histograms; see
+    :mod:`.wsol_records`), never a map, so results gather cheaply across
+    processes; :meth:`compute_metrics` only sums.
+
+    Args:
+        eval_size: (h, w) or int of the evaluation, None = each pred_map's shape.
+        cam_curve_interval: CAM threshold step (0.01; wsolevaluation's scripts
+            also use 0.001).
+        iou_thrs: IoU thresholds of MaxBoxAccV2.
+        loc_iou: the IoU of MaxBoxAcc and Top-k Loc; must be in ``iou_thrs``.
+        fixed_thrs: CAM thresholds (members of the threshold list) at which the
+            MaxBoxAcc box is also reported, see above.
+        box_source: ``'auto'`` (``ori_gt_bboxes`` if present, else ``gt_bboxes``),
+            ``'ori'`` or ``'input'`` (only that field).
+        no_box: ``'error'`` or ``'skip'``, see above.
+        nonfinite: ``'zero'`` or ``'error'``, see above.
+        collect_device, prefix: as in :class:`mmengine.evaluator.BaseMetric`.
+    """
+
+    default_prefix = PREFIX
+
+    def __init__(self,
+                 eval_size: Union[None, int, Tuple[int, int]] = None,
+                 cam_curve_interval: float = 0.01,
+                 iou_thrs: Sequence[float] = (0.3, 0.5, 0.7),
+                 loc_iou: float = 0.5,
+                 fixed_thrs: Sequence[float] = (),
+                 box_source: str = 'auto',
+                 no_box: str = 'error',
+                 nonfinite: str = 'zero',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 **kwargs):
+        super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
+        if isinstance(eval_size, int):
+            eval_size = (eval_size, eval_size)
+        self.eval_size = None if eval_size is None else tuple(int(s) for s in eval_size)
+        self.thresholds = cam_thresholds(cam_curve_interval)
+        self.iou_thrs = tuple(float(t) for t in iou_thrs)
+        self.loc_iou = float(loc_iou)
+        if self.loc_iou not in self.iou_thrs:
+            raise ValueError(f'loc_iou={loc_iou} must be one of iou_thrs={self.iou_thrs}')
+        if no_box not in ('error', 'skip'):
+            raise ValueError(f"no_box must be 'error' or 'skip', got {no_box!r}")
+        if nonfinite not in ('zero', 'error'):
+            raise ValueError(f"nonfinite must be 'zero' or 'error', got {nonfinite!r}")
+        if box_source not in ('auto', 'ori', 'input'):
+            raise ValueError(f"box_source must be 'auto', 'ori' or 'input', got {box_source!r}")
+        self.box_source = box_source
+        self.fixed_thrs = tuple(float(t) for t in fixed_thrs)
+        for thr in self.fixed_thrs:
+            threshold_index(self.thresholds, thr)     # fail at build time, not at the end
+        self.no_box = no_box
+        self.nonfinite = nonfinite
+
+    def _gt_boxes(self, sample: dict, size: Tuple[int, int]) -> Optional[np.ndarray]:
+        """GT boxes in evaluation pixels, or None when the sample has none."""
+        boxes, from_hw = None, None
+        if self.box_source in ('auto', 'ori'):
+            boxes, from_hw = sample.get('ori_gt_bboxes'), sample.get('ori_shape')
+        if boxes is None and self.box_source in ('auto', 'input'):
+            boxes, from_hw = sample.get('gt_bboxes'), sample.get('img_shape')
+        if boxes is None:
+            return None
+        boxes = _as_numpy(boxes).astype(np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return None
+        if from_hw is None:
+            raise ValueError('boxes are given but the shape they refer to '
+                             '(ori_shape / img_shape) is missing')
+        return rescale_boxes(boxes, tuple(from_hw)[:2], size)
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Turn each sample into a compact record (see :mod:`.wsol_records`)."""
+        for sample in data_samples:
+            img_id = sample.get('img_id', sample.get('img_path', '<unknown id>'))
+            try:
+                if 'pred_map' not in sample:
+                    raise ValueError('the sample has no pred_map')
+                pred_map = _as_numpy(sample['pred_map'])
+                if pred_map.ndim != 2:
+                    raise ValueError(f'pred_map must be 2-D (H, W), got shape {pred_map.shape}')
+                size = self.eval_size or tuple(pred_map.shape)
+                gt_boxes = self._gt_boxes(sample, size)
+                gt_mask = sample.get('gt_mask')
+                if gt_boxes is None and gt_mask is None and self.no_box == 'error':
+                    raise ValueError("no GT box (set WSOLMetric(no_box='skip') to leave "
+                                     'such images out of the box metrics)')
+                record = evaluate_image(
+                    pred_map, gt_boxes, thresholds=self.thresholds,
+                    iou_thrs=self.iou_thrs, eval_size=size,
+                    pred_score=sample.get('pred_score'), gt_label=sample.get('gt_label'),
+                    gt_mask=gt_mask, ignore_mask=sample.get('ignore_mask'),
+                    nonfinite=self.nonfinite)
+            except ValueError as err:
+                raise ValueError(f'WSOLMetric: image {img_id}: {err}') from err
+            if gt_boxes is None and gt_mask is None:
+                record['no_box'] = True
+            if record.get('nonfinite'):
+                record['img_id'] = str(img_id)   # only for the warning; rare
+            self.results.append(record)
+
+    def compute_metrics(self, results: list) -> dict:
+        """Sum the records of all processes into the metrics (names: class doc)."""
+        logger = MMLogger.get_current_instance()
+        bad = [r.get('img_id', '?') for r in results if r.get('nonfinite')]
+        if bad:
+            logger.warning(f'WSOLMetric: {len(bad)} map(s) with NaN/inf evaluated as zero '
+                           f'maps, e.g. {bad[:5]}')
+        skipped = sum(1 for r in results if r.get('no_box'))
+        if skipped:
+            logger.warning(f'WSOLMetric: {skipped} image(s) without GT box left out of '
+                           'the box metrics')
+        if not results:
+            raise ValueError('WSOLMetric: no results to evaluate')
+        # BaseMetric.evaluate adds '<prefix>/' to these names
+        return summarize_records(results, self.thresholds, self.iou_thrs, self.loc_iou,
+                                 prefix=None, fixed_thrs=self.fixed_thrs)

@@ -1,0 +1,217 @@
+"""WSOLMetric: sample fields, Top-k Loc / classification, PxAP, bad input, and the
+equality of one metric instance with two (simulated processes)."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmpretrain.structures import DataSample
+
+from tedloc_mm.evaluation import (WSOLMetric, best_cam_threshold, cam_thresholds,
+                                  evaluate_maps, pxap_from_histograms, pxap_histograms)
+from tedloc_mm.evaluation.wsol_records import record_nbytes
+from tedloc_mm.registry import METRICS
+
+K = 10
+
+
+def _plateau_map(size, outer, inner):
+    """0 background, 0.5 on ``outer``, 1.0 on ``inner`` (inclusive pixel boxes)."""
+    m = torch.zeros(size, size)
+    m[outer[1]:outer[3] + 1, outer[0]:outer[2] + 1] = 0.5
+    m[inner[1]:inner[3] + 1, inner[0]:inner[2] + 1] = 1.0
+    return m
+
+
+def _sample(pred_map, boxes=None, label=0, top=(0, 1, 2, 3, 4), img_id='img',
+            ori_shape=None, **extra):
+    score = torch.zeros(K)
+    score[list(top)] = torch.linspace(0.5, 0.1, len(top))
+    s = dict(pred_map=pred_map, pred_score=score, gt_label=torch.tensor([label]),
+             img_id=img_id, img_shape=tuple(pred_map.shape),
+             ori_shape=ori_shape or tuple(pred_map.shape))
+    if boxes is not None:
+        s['ori_gt_bboxes'] = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    s.update(extra)
+    return s
+
+
+def _run(metric, samples):
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
+
+
+def test_registered_and_names():
+    metric = METRICS.build(dict(type='WSOLMetric'))
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    res = _run(metric, [_sample(m, [[4, 4, 28, 28]])])
+    assert set(res) == {f'wsol/{k}' for k in (
+        'MaxBoxAcc', 'MaxBoxAccV2', 'MaxBoxAccV2@0.3', 'MaxBoxAccV2@0.5', 'MaxBoxAccV2@0.7',
+        'best_thr', 'Top1Loc', 'Top5Loc', 'Top1Loc@best_thr', 'Top5Loc@best_thr',
+        'Top1Cls', 'Top5Cls')}
+
+
+def test_datasample_to_dict_is_accepted():
+    ds = DataSample().set_gt_label(3).set_pred_score(torch.softmax(torch.arange(K.__float__()), 0))
+    ds.set_field(_plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20)), 'pred_map')
+    ds.set_metainfo(dict(img_id='a/b.jpg', ori_shape=(64, 64), img_shape=(32, 32),
+                         ori_gt_bboxes=np.array([[8., 8., 56., 56.]])))
+    res = _run(WSOLMetric(), [ds.to_dict()])
+    # boxes rescaled from 64 px to the 32-px evaluation: (4, 4, 28, 28) = the 0.5 plateau
+    assert res['wsol/MaxBoxAcc'] == 100 and res['wsol/best_thr'] == 0.0
+    assert res['wsol/Top1Cls'] == 0 and res['wsol/Top5Cls'] == 0   # argmax is class 9
+
+
+def test_gt_bboxes_fallback_uses_img_shape():
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    s = _sample(m)
+    s['gt_bboxes'] = torch.tensor([[4., 4., 28., 28.]])
+    res = _run(WSOLMetric(eval_size=64), [s])     # img_shape 32 -> eval 64: (8, 8, 56, 56)
+    assert res['wsol/MaxBoxAcc'] == 100
+
+
+def test_topk_loc_max_and_at_best_threshold():
+    """outer-GT images are found for t < 0.5, inner-GT images for t >= 0.5."""
+    outer, inner = (4, 4, 27, 27), (10, 10, 20, 20)
+    m = _plateau_map(32, outer, inner)
+    gt_outer, gt_inner = [[4, 4, 28, 28]], [[10, 10, 21, 21]]
+    samples = [
+        _sample(m, gt_outer, label=7, top=(1, 2, 3, 4, 5)),   # loc only below 0.5, cls wrong
+        _sample(m, gt_outer, label=7, top=(1, 7, 3, 4, 5)),   # loc below 0.5, top-5 right
+        _sample(m, gt_inner, label=2, top=(2, 1, 3, 4, 5)),   # loc from 0.5 up, top-1 right
+    ]
+    res = _run(WSOLMetric(), samples)
+    assert res['wsol/MaxBoxAcc'] == pytest.approx(200 / 3)
+    assert res['wsol/best_thr'] == 0.0                        # first of the best thresholds
+    assert res['wsol/Top1Loc'] == pytest.approx(100 / 3)      # image 3, at t >= 0.5
+    assert res['wsol/Top1Loc@best_thr'] == 0
+    assert res['wsol/Top5Loc'] == pytest.approx(100 / 3)      # image 2 (t<.5) or 3 (t>=.5)
+    assert res['wsol/Top5Loc@best_thr'] == pytest.approx(100 / 3)
+    assert res['wsol/Top1Cls'] == pytest.approx(100 / 3)
+    assert res['wsol/Top5Cls'] == pytest.approx(200 / 3)
+    assert best_cam_threshold(evaluate_maps([m, m], [gt_outer, gt_inner])) == 0.0
+    fixed = _run(WSOLMetric(fixed_thrs=(0.25, 0.6)), samples)
+    assert fixed['wsol/BoxAcc@thr0.25'] == pytest.approx(200 / 3)
+    assert fixed['wsol/Top1Loc@thr0.25'] == 0
+    assert fixed['wsol/BoxAcc@thr0.6'] == fixed['wsol/Top1Loc@thr0.6'] == pytest.approx(100 / 3)
+    with pytest.raises(ValueError, match='0.255'):
+        WSOLMetric(fixed_thrs=(0.255,))
+
+
+def test_pxap_hand_computed():
+    thr = cam_thresholds(0.25)
+    map01 = np.array([[0.9, 0.7], [0.6, 0.1]])
+    fg = np.array([[True, False], [True, False]])
+    fg_hist, bg_hist = pxap_histograms(map01, fg, None, thr)
+    assert fg_hist.tolist() == [0, 0, 1, 1, 0, 0] and bg_hist.tolist() == [1, 0, 1, 0, 0, 0]
+    # ranking 0.9 (FG), 0.7 (BG), 0.6 (FG): P = 1 at R = .5, P = 2/3 at R = 1
+    assert pxap_from_histograms(fg_hist, bg_hist) == pytest.approx(100 * (0.5 + 0.5 * 2 / 3))
+    # an ignored pixel leaves both histograms
+    ignore = np.array([[False, True], [False, False]])
+    fg_hist, bg_hist = pxap_histograms(map01, fg, ignore, thr)
+    assert bg_hist.tolist() == [1, 0, 0, 0, 0, 0]
+    assert pxap_from_histograms(fg_hist, bg_hist) == pytest.approx(100.0)
+
+
+def test_pxap_through_metric_with_low_res_masks():
+    # 4x4 map; masks given at 2x2 and resized (nearest) to 4x4
+    m = torch.tensor([[1.0, 1.0, 0.2, 0.2], [1.0, 1.0, 0.2, 0.2],
+                      [0.6, 0.6, 0.0, 0.0], [0.6, 0.6, 0.0, 0.0]])
+    gt_mask = torch.tensor([[1, 0], [0, 0]], dtype=torch.uint8)
+    ignore = torch.tensor([[0, 0], [1, 0]], dtype=torch.uint8)
+    s = _sample(m, gt_mask=gt_mask, ignore_mask=ignore)
+    res = _run(WSOLMetric(), [s])
+    assert res['wsol/PxAP'] == pytest.approx(100.0)       # FG = the top values, 0.6 ignored
+    s = _sample(m, gt_mask=gt_mask)
+    assert _run(WSOLMetric(), [s])['wsol/PxAP'] == pytest.approx(100.0)
+    s = _sample(m, gt_mask=torch.tensor([[0, 0], [1, 0]], dtype=torch.uint8))
+    # FG = the 0.6 quadrant, ranked after four 1.0 BG pixels: P = 4/8 at R = 1
+    assert _run(WSOLMetric(), [s])['wsol/PxAP'] == pytest.approx(50.0)
+
+
+def _random_samples(n, seed=0):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        grid = torch.from_numpy(rng.random((6, 6))).float()
+        pred_map = torch.nn.functional.interpolate(grid[None, None], size=(48, 48),
+                                                   mode='bicubic')[0, 0]
+        x0, y0 = rng.integers(0, 60, 2)
+        boxes = [[x0, y0, rng.integers(x0 + 5, 97), rng.integers(y0 + 5, 97)]]
+        samples.append(_sample(pred_map, boxes, label=int(rng.integers(K)),
+                               top=tuple(rng.permutation(K)[:5]), img_id=f'im{i}',
+                               ori_shape=(96, 96),
+                               gt_mask=torch.from_numpy(rng.random((12, 12)) > 0.6)))
+    return samples
+
+
+def test_two_processes_equal_one():
+    samples = _random_samples(40)
+    one = WSOLMetric()
+    one.process({}, samples)
+    want = one.compute_metrics(one.results)
+    parts = [WSOLMetric(), WSOLMetric()]
+    parts[0].process({}, samples[0::2])                  # DistributedSampler's interleave
+    parts[1].process({}, samples[1::2])
+    # what collect_results does: pickle each rank's list, re-interleave in data order
+    rank0, rank1 = (pickle.loads(pickle.dumps(p.results)) for p in parts)
+    gathered = [r for pair in zip(rank0, rank1) for r in pair]
+    assert parts[0].compute_metrics(gathered) == want
+    assert parts[1].compute_metrics(rank1 + rank0) == want
+    assert 0 < want['MaxBoxAcc'] < 100 and 0 < want['PxAP'] < 100   # prefix added by evaluate
+    assert want != parts[0].compute_metrics(rank0)      # the halves differ from the whole
+
+
+def test_records_are_small_and_hold_no_map():
+    metric = WSOLMetric()
+    metric.process({}, _random_samples(3))
+    for record in metric.results:
+        assert all(np.asarray(v).size <= 2 * 102 for v in record.values())
+    no_mask = dict(metric.results[0])
+    no_mask.pop('pxap')
+    assert record_nbytes(no_mask) < 400        # boxes + classes, 100 thresholds x 3 IoUs
+    assert record_nbytes(metric.results[0]) < 1400
+
+
+def test_nonfinite_map_policy_names_the_image():
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    m[0, 0] = float('nan')
+    bad = _sample(m, [[0, 0, 0, 0]], img_id='cub/bird_1.jpg')
+    res = _run(WSOLMetric(), [bad])            # evaluated as a zero map: box (0, 0, 0, 0)
+    assert res['wsol/MaxBoxAcc'] == 100
+    with pytest.raises(ValueError, match='cub/bird_1.jpg'):
+        WSOLMetric(nonfinite='error').process({}, [bad])
+
+
+@pytest.mark.parametrize('change,match', [
+    (dict(pred_map=torch.zeros(2, 8, 8)), '2-D'),
+    (dict(ori_gt_bboxes=np.array([[5., 5., 2., 9.]])), 'x1 >= x0'),
+    (dict(ori_gt_bboxes=np.zeros((0, 4))), 'no GT box'),
+    (dict(pred_score=torch.full((K,), float('nan'))), 'pred_score'),
+])
+def test_bad_input_errors_name_the_image(change, match):
+    s = _sample(torch.rand(8, 8), [[1, 1, 5, 5]], img_id='n01/x.JPEG')
+    s.update(change)
+    with pytest.raises(ValueError, match=match) as err:
+        WSOLMetric().process({}, [s])
+    assert 'n01/x.JPEG' in str(err.value)
+
+
+def test_images_without_box_skip_policy():
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    good = _sample(m, [[4, 4, 28, 28]], label=0)
+    nobox = _sample(m, None, label=0, img_id='nobox')
+    res = _run(WSOLMetric(no_box='skip'), [good, nobox])
+    assert res['wsol/MaxBoxAcc'] == 100          # over the one image with a box
+    assert res['wsol/Top1Cls'] == 100            # over both images
+    with pytest.raises(ValueError, match='nobox'):
+        WSOLMetric().process({}, [nobox])
+
+
+def test_box_source_selects_the_field():
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    s = _sample(m, [[10, 10, 21, 21]], ori_shape=(32, 32))      # ori boxes: the inner core
+    s['gt_bboxes'] = torch.tensor([[4., 4., 28., 28.]])          # input boxes: the plateau
+    best = {src: _run(WSOLMetric(box_source=src), [dict(s)])['wsol/best_thr']
+            for src in ('auto', 'ori', 'input')}
+    assert best == {'auto': 0.5, 'ori': 0.5, 'input': 0.0}
