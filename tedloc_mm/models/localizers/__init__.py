@@ -1,3 +1,4 @@
+from .gradcam_localizer import GradCAMLocalizer
 from .tedloc import TeDLoc
 
-__all__ = ['TeDLoc']
+__all__ = ['GradCAMLocalizer', 'TeDLoc']

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from typing import Dict, Tuple
 
 import torch
+from mmengine.runner.checkpoint import CheckpointLoader
 
 VARIANTS = ('eva01', 'eva02')
 _DROP_PREFIXES = ('head.', 'lm_head.', 'fc_norm.', 'norm.', 'decoder', 'mask_token', 'rope.')
@@ -146,7 +147,9 @@ def load_eva_weights(module: torch.nn.Module, filename: str) -> Tuple[int, int]:
             f"MMPretrain's layout (convert an original EVA / timm file with "
             f'tools/model_converters/eva_to_mmpretrain.py), or set checkpoint=None '
             f'for random weights.')
-    obj = torch.load(filename, map_location='cpu', weights_only=True)
+    # MMEngine's loader (see tedloc_mm.compat): a plain state dict loads with
+    # weights_only=True, a Runner checkpoint (a stage-1 classifier's iter_N.pth) too
+    obj = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
     sd = _unwrap(obj)
     if any(k.startswith('backbone.') for k in sd):
         sd = OrderedDict((k[len('backbone.'):], v) for k, v in sd.items()

@@ -42,3 +42,6 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2, max_keep_ckpts=10))
+
+# iteration-based: log iterations, not epochs
+log_processor = dict(by_epoch=False)
