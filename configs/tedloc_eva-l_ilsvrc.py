@@ -23,3 +23,7 @@ model = dict(
 # The pseudo-label sampler in the dataset pipeline must use stride
 # model.neck.out_stride = 4 (56 x 56 maps for 224 px inputs).
 train_dataloader = dict(batch_size=32)
+
+# keep the checkpoint with the best localization on the validation split, as the
+# paper selects its model (WSOLMetric's MaxBoxAccV2)
+default_hooks = dict(checkpoint=dict(save_best='wsol/MaxBoxAccV2', rule='greater'))

@@ -1,8 +1,7 @@
 from .eva_checkpoint import convert_eva_state_dict, load_eva_weights
-from .optim_constructor import TrainableParamsOptimWrapperConstructor
 from .orthogonalize import (ORTHOGONALIZATIONS, orthogonalize_anchors, qr_orthogonalize,
                             svd_orthogonalize)
 
 __all__ = ['convert_eva_state_dict', 'load_eva_weights',
-           'TrainableParamsOptimWrapperConstructor', 'ORTHOGONALIZATIONS',
+           'ORTHOGONALIZATIONS',
            'orthogonalize_anchors', 'qr_orthogonalize', 'svd_orthogonalize']
