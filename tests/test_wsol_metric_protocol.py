@@ -194,3 +194,63 @@ def test_equal_area_contours_tie_break_like_opencv(gt):
 def test_rescale_boxes_truncates():
     got = rescale_boxes([[100, 150, 250, 299]], (300, 400), (224, 224))
     assert got.tolist() == [[56, 112, 140, 223]]   # 299 * 224 / 300 = 223.25
+
+
+# ---------------------------------------------------------------- what the fast path relies on
+@pytest.mark.parametrize('kind', ['blob', 'noisy', 'rings'])
+def test_retr_list_traces_the_same_contours_as_retr_tree(kind):
+    """The fast evaluator traces with RETR_LIST (no hierarchy, about half the cost):
+    it must return exactly the contours of the protocol's RETR_TREE, point for
+    point (only their order may differ)."""
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        m, _ = random_case(rng, kind, int(rng.integers(40, 160)))
+        map8 = (m * 255).astype(np.uint8)
+        for level in np.unique(map8)[1::5]:
+            mask = (map8 >= level).astype(np.uint8)
+            tree = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            flat = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)[0]
+            assert sorted(c.tobytes() for c in tree) == sorted(c.tobytes() for c in flat)
+
+
+def test_equal_largest_areas_are_settled_in_retr_tree_order(monkeypatch):
+    """Two squares of equal contourArea, one holding a ring with an island (so that
+    RETR_LIST and RETR_TREE list the contours in different orders): the tie is
+    re-traced with RETR_TREE, and every IoU equals the oracle's."""
+    from tedloc_mm.evaluation import contour_levels
+    m = _rect_map(96, (5, 5, 34, 34, 1.0), (50, 40, 79, 69, 1.0),
+                  (53, 43, 76, 66, 0.0), (58, 48, 71, 61, 1.0))
+    traced_modes = []
+    original = contour_levels._level_contours
+
+    def spy(map8, level, box, mode):
+        traced_modes.append(mode)
+        return original(map8, level, box, mode)
+
+    monkeypatch.setattr(contour_levels, '_level_contours', spy)
+    for gt in ([[5, 5, 35, 35]], [[50, 40, 80, 70]], [[58, 48, 72, 62]]):
+        want_l, want_a = oracle_ious(m, np.array(gt))
+        got_l, got_a = localization_ious(m, gt, THR)
+        assert np.array_equal(got_l, want_l) and np.array_equal(got_a, want_a)
+    assert cv2.RETR_TREE in traced_modes         # the tie path ran
+
+
+def test_fast_evaluator_equals_oracle_at_1000_thresholds():
+    """interval 0.001: many thresholds share a mask (step 1 of the fast path)."""
+    rng = np.random.default_rng(5)
+    thr = cam_thresholds(0.001)
+    for kind in ('blob', 'levels'):
+        m, gt = random_case(rng, kind, 48)
+        h, w = m.shape
+        map8 = (m * 255).astype(np.uint8)
+        want_a = []
+        for t in thr:
+            mask = (map8 > int(t * map8.max())).astype(np.uint8)
+            contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            boxes = [(x, y, min(x + bw, w - 1), min(y + bh, h - 1))
+                     for x, y, bw, bh in map(cv2.boundingRect, contours)] or [(0, 0, 0, 0)]
+            want_a.append(max(oracle_iou(b, g) for b in boxes for g in gt))
+        got_l, got_a = localization_ious(m, gt, thr)
+        assert np.array_equal(got_a, np.array(want_a)), kind
+        # the largest contour's IoU at a coarser grid equals the 0.01 oracle's
+        assert np.array_equal(got_l[::10], oracle_ious(m, gt)[0]), kind
