@@ -175,7 +175,9 @@ class Pipeline:
         print(f'total wall time of this run: {time.time() - start:.0f} s')
 
     def overlay_options(self, out_dir):
-        return []  # TODO: visualization hook
+        """Where the configs' WSOLVisualizationHook writes its overlays, and how many."""
+        return [f'custom_hooks.0.out_dir={out_dir}',
+                f'custom_hooks.0.num_images={self.args.num_overlays}']
 
     def _num_classes(self):
         with open(osp.join(self.data, 'metadata', 'class_names.txt')) as f:

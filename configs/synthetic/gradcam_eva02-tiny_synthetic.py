@@ -6,3 +6,4 @@ _base_ = ['./classifier_eva02-tiny_synthetic.py']
 model = dict(type='GradCAMLocalizer', cam_class='gt')
 val_evaluator = dict(type='WSOLMetric', _delete_=True)
 test_evaluator = val_evaluator
+custom_hooks = [dict(type='WSOLVisualizationHook', num_images=8, enable_val=False)]

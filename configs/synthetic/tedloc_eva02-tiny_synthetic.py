@@ -39,3 +39,7 @@ default_hooks = dict(
 
 # iteration-based: log iterations, not epochs
 log_processor = dict(by_epoch=False)
+
+# overlays (map, GT boxes green, predicted box red) of the first images of each
+# validation and test run, at the CAM threshold that evaluation chose
+custom_hooks = [dict(type='WSOLVisualizationHook', num_images=8, enable_val=False)]

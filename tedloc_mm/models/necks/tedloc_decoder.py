@@ -101,7 +101,9 @@ class TeDLocDecoder(BaseModule):
         """(B, C, h, w) tokens (or a tuple whose last item is) -> z (B, D, h', w')."""
         if isinstance(x, (tuple, list)):
             x = x[-1]
-        token_hw = tuple(x.shape[-2:])
+        # plain ints (not traced size tensors): the stage sizes are computed with
+        # round(), and torch.jit.trace (FLOP counting, export) would pass tensors
+        token_hw = tuple(int(v) for v in x.shape[-2:])
         x = self.in_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         for stage, size in zip(self.stages, self._stage_sizes(token_hw)):
             x = F.interpolate(x, size=size, mode='bilinear', align_corners=False)

@@ -1,0 +1,126 @@
+"""tools/analysis_tools/complexity.py on a tiny TeD-Loc; the cost helpers it uses."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import tedloc_mm  # noqa: F401
+from tedloc_mm.apis.complexity import (build_random_localizer, load_cam_tower,
+                                       measure_latency)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CFG = osp.join(ROOT, 'tests/data/configs/tiny_tedloc.py')
+TINY_TOWER = dict(embed_dim=32,
+                  vision_cfg=dict(image_size=64, layers=1, width=32, patch_size=16,
+                                  head_width=16),
+                  text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2,
+                                layers=1))
+
+
+def load_tool():
+    path = osp.join(ROOT, 'tools/analysis_tools/complexity.py')
+    spec = importlib.util.spec_from_file_location('complexity_tool', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def linear_and_conv_macs(module, x):
+    """Multiply-adds of every Linear / Conv2d, from their output shapes (hooks)."""
+    total = [0]
+
+    def hook(m, inp, out):
+        if isinstance(m, torch.nn.Linear):
+            total[0] += out.numel() * m.in_features
+        else:
+            k = m.kernel_size[0] * m.kernel_size[1]
+            total[0] += out.numel() * m.in_channels // m.groups * k
+
+    handles = [m.register_forward_hook(hook) for m in module.modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    with torch.no_grad():
+        module(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+@pytest.fixture(scope='module')
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp('complexity')
+    tower = str(d / 'tedloc-test-cost-tower.json')
+    json.dump(TINY_TOWER, open(tower, 'w'))
+    out = str(d / 'cost.json')
+    # the anchor file of the config does not exist: random anchors are used
+    rep = load_tool().main([TINY_CFG, '--num-runs', '2', '--warmup', '1', '--cam-tower',
+                            tower, '--out', out, '--depth', '1'])
+    assert json.load(open(out)) == json.loads(json.dumps(rep))
+    return rep
+
+
+def test_parameters_total_and_trainable(report):
+    model = build_random_localizer(Config.fromfile(TINY_CFG))
+    rows = {r['module']: r for r in report['parameters']}
+    assert set(rows) == {'backbone', 'neck', 'head', 'total'}
+    assert rows['total']['total'] == sum(p.numel() for p in model.parameters())
+    assert rows['backbone']['trainable'] == 0
+    assert rows['neck']['trainable'] == rows['neck']['total'] == sum(
+        p.numel() for p in model.neck.parameters())
+    # g is a 1x1 conv D -> 1: D weights + 1 bias
+    assert rows['head'] == dict(module='head', total=33, trainable=33)
+    assert rows['total']['trainable'] == rows['neck']['total'] + 33
+
+
+def test_flops_match_hand_counts(report):
+    cfg = Config.fromfile(TINY_CFG)
+    model = build_random_localizer(cfg)
+    x = torch.randn(1, 3, 64, 64)
+    by_module = report['flops_by_module']
+    # head: g (1x1 conv, D per pixel) + h = sum_p a_p z_p (D per pixel) + f(h) (D*K)
+    pixels, D, K = 16 * 16, 32, 3
+    # (FlopAnalyzer's einsum count goes through np.einsum_path's float estimate: 8190
+    # for the 8192 of h, so allow a few FLOPs)
+    assert by_module['head'] == pytest.approx(2 * pixels * D + D * K, abs=8)
+    # backbone: linear / conv multiply-adds + attention matmuls 2 * N^2 * C per layer;
+    # FlopAnalyzer adds a few per-element ops (norms, RoPE): within 10 %
+    n_tokens, width, layers = 8 * 8 + 1, 64, 2
+    hand = linear_and_conv_macs(model.backbone, x) + layers * 2 * n_tokens**2 * width
+    assert hand <= by_module['backbone'] <= 1.1 * hand
+    tokens = model.backbone(x)
+    hand = linear_and_conv_macs(model.neck, tokens)
+    assert hand <= by_module['neck'] <= 1.1 * hand
+    assert report['flops']['backbone'] == by_module['backbone']
+    assert report['flops']['tedloc'] >= sum(by_module.values())
+    # Grad-CAM: forward FLOPs of the image tower, x3 for forward + backward
+    assert report['flops']['gradcam'] == 3 * report['flops']['gradcam_forward'] > 0
+
+
+def test_latency_rows_and_tower(report):
+    assert set(report['latency']) == {'tedloc', 'backbone', 'gradcam'}
+    for v in report['latency'].values():
+        assert v['runs'] == 2 and 0 < v['min_ms'] <= v['median_ms']
+    # the fixture registered the tower's JSON config under its file stem
+    tower, _, _ = load_cam_tower('tedloc-test-cost-tower')
+    assert report['gradcam_tower']['params'] == sum(p.numel()
+                                                    for p in tower.visual.parameters())
+    assert report['gradcam_tower']['image_size'] == 64
+
+
+def test_measure_latency_warms_up_then_interleaves():
+    calls = []
+    paths = dict(a=lambda: calls.append('a'), b=lambda: calls.append('b'))
+    out = measure_latency(paths, warmup=2, runs=3)
+    assert calls == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
+    assert {k: v['runs'] for k, v in out.items()} == {'a': 3, 'b': 3}
+    with pytest.raises(ValueError):
+        measure_latency(paths, runs=0)
+
+
+def test_unknown_tower_is_a_clear_error():
+    with pytest.raises(ValueError, match='no-such-tower'):
+        load_cam_tower('no-such-tower')
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        load_cam_tower('/nonexistent/missing.json')
