@@ -145,3 +145,25 @@ def test_bad_arguments():
         PseudoLabelSampler(num_samples=-1)
     with pytest.raises(ValueError):
         PseudoLabelSampler(out_stride=0)
+
+
+def test_tied_background_cells_are_drawn_from_the_whole_tied_set():
+    """A Grad-CAM-like map: one blob, zeros elsewhere (hundreds of ties at the cut).
+
+    The bottom-n- candidates must not always be the first tied cells in raster order
+    (the top rows): over repeated calls, BG samples reach the bottom of the image too.
+    """
+    set_random_seed(0)
+    cam = np.zeros((64, 64), np.float32)
+    cam[24:40, 24:40] = 1.0  # the FG blob in the middle
+    sampler = PseudoLabelSampler(out_stride=4, num_fg_candidates=1.0,
+                                 num_bg_candidates=0.25, num_samples=8)
+    rows = []
+    for _ in range(30):
+        label = run(sampler, cam)
+        assert (label == 0).sum() == 8 and (label == 1).sum() == 8
+        rows.extend(np.nonzero(label == 0)[0].tolist())
+    rows = np.array(rows)
+    # 16x16 grid; 240 zero cells, a quarter (60) are candidates each call. Raster order
+    # would confine them to rows 0-3; random tie-breaking spreads them over all rows.
+    assert rows.max() >= 12 and (rows >= 8).mean() > 0.3

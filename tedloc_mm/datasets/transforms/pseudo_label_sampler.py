@@ -42,7 +42,7 @@ class PseudoLabelSampler(BaseTransform):
        ``{C > t}``.
     3. FG candidates: the ``num_fg_candidates`` (n+) cells of highest CAM inside the
        region; BG candidates: the ``num_bg_candidates`` (n-) cells of lowest CAM
-       outside it. Ties are broken by raster order.
+       outside it. Ties at the cut are broken at random on each call.
     4. A fresh random subset of ``k = min(num_samples, #FG candidates, #BG candidates)``
        cells is drawn from each, without replacement (balanced: k FG and k BG).
        The draw uses NumPy's global generator, which MMEngine seeds (``randomness.seed``
@@ -124,8 +124,13 @@ class PseudoLabelSampler(BaseTransform):
         fg_idx, bg_idx = np.flatnonzero(fg_region), np.flatnonzero(~fg_region)
         n_fg = _count(self.num_fg_candidates, fg_idx.size, 'num_fg_candidates')
         n_bg = _count(self.num_bg_candidates, bg_idx.size, 'num_bg_candidates')
-        fg = fg_idx[np.argsort(-flat[fg_idx], kind='stable')[:n_fg]]
-        bg = bg_idx[np.argsort(flat[bg_idx], kind='stable')[:n_bg]]
+        # Ties at the cut are broken at random (a fresh draw per call). Why: CAMs are
+        # stored as uint8 and Grad-CAM's ReLU zeroes large areas, so the bottom n- cells
+        # are often hundreds of tied zeros; a raster-order tie-break would always take
+        # the top rows of the image as background, and the decoder, whose tokens carry
+        # position embeddings, learns "top = background" (seen on the synthetic set).
+        fg = fg_idx[np.lexsort((np.random.random(fg_idx.size), -flat[fg_idx]))[:n_fg]]
+        bg = bg_idx[np.lexsort((np.random.random(bg_idx.size), flat[bg_idx]))[:n_bg]]
         return fg, bg
 
     def transform(self, results: dict) -> dict:
