@@ -39,8 +39,8 @@ TABLE_COLUMNS = (('MaxBoxAcc', 'wsol/MaxBoxAcc'), ('MaxBoxAccV2', 'wsol/MaxBoxAc
                  ('best thr', 'wsol/best_thr'))
 
 FULL = dict(gen=[], classifier_iters=1500, tedloc_iters=600, tedloc_val_interval=150)
-QUICK = dict(gen=['--train', '24', '--val', '6', '--test', '10', '--num-classes', '5'],
-             classifier_iters=60, tedloc_iters=40, tedloc_val_interval=20)
+QUICK = dict(gen=['--train', '40', '--val', '8', '--test', '16', '--num-classes', '5'],
+             classifier_iters=300, tedloc_iters=120, tedloc_val_interval=60)
 
 
 def parse_args(argv=None):
