@@ -190,3 +190,22 @@ def test_missing_class_names_file_is_a_clear_error(tmp_path):
         WSOLDataset(data_root=str(tmp_path), split='train')
     ds = WSOLDataset(data_root=str(tmp_path), split='train', class_names_file=False)
     assert len(ds) == 3
+
+
+def test_ignore_path_named_on_one_line_only_applies_to_the_image(tmp_path):
+    """wsolevaluation's OpenImages style: the ignore mask on the first line of an image."""
+    img_id = 'a/img0.png'
+    masks = [f'{img_id},masks/m1.png,masks/ign.png', f'{img_id},masks/m2.png,']
+    split_dir = write_split(str(tmp_path), images=IMAGES[:1], split='test',
+                            extra=dict(localization_masks=masks))
+    info = WSOLDataset(data_root=str(tmp_path), split='test',
+                       check_images=False).get_data_info(0)
+    assert [osp.basename(p) for p in info['mask_paths']] == ['m1.png', 'm2.png']
+    assert osp.basename(info['ignore_path']) == 'ign.png'
+    # two different ignore masks for one image: an error naming file and line
+    masks[1] = f'{img_id},masks/m2.png,masks/other.png'
+    write_split(str(tmp_path), images=IMAGES[:1], split='test',
+                extra=dict(localization_masks=masks))
+    with pytest.raises(WSOLMetadataError) as e:
+        WSOLDataset(data_root=str(tmp_path), split='test', check_images=False)
+    assert str(e.value).startswith(osp.join(split_dir, 'localization_masks.txt') + ':2:')

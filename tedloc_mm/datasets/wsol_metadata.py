@@ -177,11 +177,15 @@ def _read_localization(path, infos, order, box_policy, logger):
             mask_path, ignore_path = fields[1], fields[2] or None
             if not mask_path:
                 _fail(path, lineno, 'empty mask path')
-            if 'mask_paths' in info and info['ignore_path'] != ignore_path:
+            # One ignore region per image: it may be named on one line only (as
+            # wsolevaluation's OpenImages metadata does) or repeated; two different
+            # non-empty ignore paths for one image are an error.
+            earlier = info.get('ignore_path')
+            if ignore_path and earlier and earlier != ignore_path:
                 _fail(path, lineno, f'ignore path {ignore_path!r} differs from an '
-                      f'earlier line of {img_id!r} ({info["ignore_path"]!r})')
+                      f'earlier line of {img_id!r} ({earlier!r})')
             info.setdefault('mask_paths', []).append(mask_path)
-            info['ignore_path'] = ignore_path
+            info['ignore_path'] = ignore_path or earlier
             continue
         x0, y0, x1, y1 = (_parse_number(path, lineno, v) for v in fields[1:])
         h, w = info['meta_size']
