@@ -130,3 +130,18 @@ def test_anchor_file_validation(tmp_path):
         load_anchor_file(p)
     with pytest.raises(FileNotFoundError, match='build_text_anchors.py'):
         load_anchor_file(str(tmp_path / 'missing.pth'))
+
+
+def test_random_init_anchors_repeat_with_the_seed(tmp_path, tiny_clip):
+    """The demo's anchors come from a random tower: the same seed must give the same file."""
+    tool = build_tool()
+    outs = {}
+    for name, seed in (('a', 0), ('b', 0), ('c', 1)):
+        outs[name] = str(tmp_path / f'{name}.pth')
+        torch.manual_seed(100 + len(outs))  # the global RNG state must not matter
+        with pytest.warns(UserWarning):
+            tool.main(['--classes', 'cub', '--model', TINY, '--random-init', '--seed',
+                       str(seed), '--templates', 'single', '--out', outs[name]])
+    a, b, c = (load_anchor_file(outs[n])['embeddings'] for n in 'abc')
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)

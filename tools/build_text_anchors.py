@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument('--checkpoint', help='local open_clip checkpoint file')
     p.add_argument('--random-init', action='store_true',
                    help='random text tower (offline demo only; anchors are meaningless)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the --random-init weights (same seed, same anchors)')
     p.add_argument('--templates', nargs='+', default=['ensemble'],
                    help="a named set (single, ensemble, cub) or templates containing '{}'")
     p.add_argument('--out', required=True, help='anchor file to write (.pth)')
@@ -46,7 +48,7 @@ def main(argv=None):
              else builtin_class_names(args.classes))
     spec = args.templates[0] if len(args.templates) == 1 else args.templates
     templates = resolve_templates(spec)
-    model, tokenizer = load_text_model(args.model, args.checkpoint, args.random_init)
+    model, tokenizer = load_text_model(args.model, args.checkpoint, args.random_init, args.seed)
     emb = encode_class_names(model, tokenizer, names, templates)
     save_anchor_file(args.out, emb, names, args.model,
                      args.checkpoint if args.checkpoint else RANDOM_INIT, templates)

@@ -135,7 +135,7 @@ class Pipeline:
         self.run(4, 'text anchors (random-initialised open_clip text tower)',
                  [py, 'tools/build_text_anchors.py', '--class-file',
                   osp.join(self.data, 'metadata', 'class_names.txt'), '--model', TEXT_MODEL,
-                  '--random-init', '--out', anchors],
+                  '--random-init', '--seed', seed, '--out', anchors],
                  anchors)
 
         tedloc_dir = osp.join(self.w, 'tedloc')

@@ -14,13 +14,15 @@ RANDOM_INIT_WARNING = (
 
 
 def load_text_model(model_name: str, checkpoint: Optional[str] = None,
-                    random_init: bool = False):
+                    random_init: bool = False, seed: int = 0):
     """An open_clip model (for its text tower) and its tokenizer, without network.
 
     Args:
         model_name: open_clip architecture name, e.g. ``'ViT-L-14'``.
         checkpoint: local open_clip checkpoint file (required unless random_init).
         random_init: allow random weights (warns loudly).
+        seed: seed of the random weights (``random_init`` only), so that a rerun of
+            the demo builds the same anchors.
     """
     import open_clip  # after `import tedloc_mm` (torchvision workaround)
     if model_name not in open_clip.list_models():
@@ -31,7 +33,9 @@ def load_text_model(model_name: str, checkpoint: Optional[str] = None,
                              'nothing is downloaded. For an offline demo only, pass '
                              '--random-init to use random weights.')
         warnings.warn(RANDOM_INIT_WARNING, stacklevel=2)
-        model = open_clip.create_model(model_name, pretrained=None)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = open_clip.create_model(model_name, pretrained=None)
     else:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'open_clip checkpoint {checkpoint!r} does not exist '
