@@ -65,8 +65,7 @@ def evaluate_image(pred_map, gt_boxes: Optional[np.ndarray] = None, *,
         problem = check_boxes(gt_boxes)
         if problem or len(gt_boxes) == 0:
             raise ValueError(problem or 'no GT box')
-        iou_largest, iou_all = localization_ious(map01, gt_boxes, thresholds,
-                                                 min_iou=min(iou_thrs))
+        iou_largest, iou_all = localization_ious(map01, gt_boxes, thresholds)
         iou = np.stack([iou_largest, iou_all])                  # (2, T)
         thr = np.asarray(iou_thrs, dtype=np.float64)[None, :, None]
         record['hits'] = np.packbits((iou[:, None, :] >= thr).ravel())
