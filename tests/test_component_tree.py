@@ -194,3 +194,26 @@ def test_thin_ring_with_island_outranks_a_square_with_more_pixels():
         assert not to_trace[0]
         assert iou_all[0] == 1.0           # every contour's box is some GT's exactly
         assert iou_largest[0] == pytest.approx(want_largest)
+
+
+def test_one_pixel_ring_with_a_tail_takes_the_outer_contour_at_equal_area():
+    """A diagonal one-pixel ring has no 2x2 window with 3 pixels: its outer contour
+    and its hole contour have the same area (32), but different boxes when a tail
+    sticks out. max() takes the outer one, listed first (the hole's parent)."""
+    map8 = np.zeros((20, 20), np.uint8)
+    for t in range(4):                     # diamond of radius 4 around (8, 8)
+        for y, x in ((4 + t, 8 + t), (8 + t, 12 - t), (12 - t, 8 - t), (8 - t, 4 + t)):
+            map8[y, x] = 255
+    for t in range(1, 6):                  # a diagonal tail from the right vertex
+        map8[8 + t, 12 + t] = 255
+    contours, hierarchy = cv2.findContours((map8 > 0).astype(np.uint8), cv2.RETR_TREE,
+                                           cv2.CHAIN_APPROX_SIMPLE)
+    assert [cv2.contourArea(c) for c in contours] == [32, 32]
+    assert list(hierarchy[0][:, 3]) == [-1, 0]
+    outer = [4, 4, 18, 14]                 # boundingRect (4, 4, 14, 10) -> x + w, y + h
+    hole = [4, 4, 13, 13]
+    for gt, want in ((outer, 1.0), (hole, 100 / 165)):
+        iou_all, iou_largest, to_trace = component_levels(map8, np.array([255]),
+                                                          np.array([gt]))
+        assert not to_trace[0] and iou_all[0] == 1.0
+        assert iou_largest[0] == pytest.approx(want)

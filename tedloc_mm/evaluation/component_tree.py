@@ -20,7 +20,9 @@ Everything the protocol reads from them follows from the components:
   ``(Q1 - Q3 + 2 QD) / 4`` is 1;
 * among outer contours of equal area, ``max(contours, key=cv2.contourArea)`` takes
   the first in ``RETR_TREE`` order; without holes that order lists the components
-  by their first pixel in raster order, the last one first.
+  by their first pixel in raster order, the last one first. A hole contour is
+  never the one taken: its area is at most its component's outer area, and at
+  equal areas (a one-pixel-wide ring) the outer contour, its parent, comes first.
 
 The components of all levels come from one union-find sweep over the pixels sorted
 by value, from the highest level down; the window sums are updated when a pixel
