@@ -11,7 +11,7 @@ from mmpretrain import registry as mmpretrain_registry
 SCOPE = 'tedloc'
 
 
-def _child(parent: Registry, location: str) -> Registry:
+def _child(parent: Registry, *locations: str) -> Registry:
     """A ``'tedloc'`` registry under MMPretrain's ``parent``, also reachable from the root.
 
     MMEngine resolves ``'tedloc.X'`` from a foreign scope through the *root* registry,
@@ -20,7 +20,7 @@ def _child(parent: Registry, location: str) -> Registry:
     config. Listing the registry among the root's children as well fixes that without
     giving up the MMPretrain parent chain that resolves bare names in our own scope.
     """
-    registry = Registry(parent.name, parent=parent, scope=SCOPE, locations=[location])
+    registry = Registry(parent.name, parent=parent, scope=SCOPE, locations=list(locations))
     root = parent._get_root_registry()
     root._children.setdefault(SCOPE, registry)
     return registry
@@ -29,7 +29,7 @@ def _child(parent: Registry, location: str) -> Registry:
 RUNNERS = _child(mmpretrain_registry.RUNNERS, 'tedloc_mm.engine')
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, 'tedloc_mm.engine')
 LOOPS = _child(mmpretrain_registry.LOOPS, 'tedloc_mm.engine')
-HOOKS = _child(mmpretrain_registry.HOOKS, 'tedloc_mm.visualization')
+HOOKS = _child(mmpretrain_registry.HOOKS, 'tedloc_mm.engine', 'tedloc_mm.visualization')
 LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, 'tedloc_mm.engine')
 OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, 'tedloc_mm.engine')
 OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, 'tedloc_mm.engine')

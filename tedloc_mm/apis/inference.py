@@ -42,9 +42,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
+from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
 from tedloc_mm.registry import MODELS, TRANSFORMS
 from tedloc_mm.text.anchor_file import load_anchor_file
@@ -150,7 +151,9 @@ def init_localizer(config: Union[str, Config],
         cfg_options: overrides merged into the config.
 
     With a checkpoint, the EVA weights come from it (``model.backbone.checkpoint`` is
-    ignored) and, if the head's anchor file is not on this machine, the anchors too
+    ignored; a checkpoint saved by :class:`~tedloc_mm.engine.LeanCheckpointHook` has
+    none, and takes them from that file instead) and, if the head's anchor file is not
+    on this machine, the anchors too
     (the head is built with the checkpoint's ``head.anchors`` and the class names are
     the checkpoint's ``dataset_meta``).
 
@@ -172,28 +175,34 @@ def init_localizer(config: Union[str, Config],
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        # the backbone weights are in the checkpoint: don't require the EVA file
-        if 'backbone' in cfg.model and 'checkpoint' in cfg.model.backbone:
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        if not isinstance(ckpt, dict):
+            raise TypeError(f'{checkpoint} holds a {type(ckpt).__name__}, not a checkpoint')
+        if 'state_dict' not in ckpt:            # a plain state dict
+            ckpt = dict(state_dict=ckpt)
+        lean = bool((ckpt.get('meta') or {}).get(LEAN_META_KEY))
+        # the backbone weights are in a full checkpoint: don't require the EVA file
+        # (a lean one restores them from that file below)
+        if not lean and 'backbone' in cfg.model and 'checkpoint' in cfg.model.backbone:
             cfg.model.backbone.checkpoint = None
         head = cfg.model.get('head', {})
         anchor_file = head.get('anchor_file')
         if anchor_file and not osp.isfile(anchor_file):
-            # read once more only in this case: the head needs anchors to be built
-            raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-            state = raw.get('state_dict', raw)
-            if 'head.anchors' not in state:
+            if 'head.anchors' not in ckpt['state_dict']:
                 raise FileNotFoundError(f'anchor file {anchor_file} not found and the '
                                         f'checkpoint {checkpoint} has no head.anchors')
-            # placeholder embeddings; load_checkpoint restores the exact buffer below
+            # placeholder embeddings; loading the state dict restores the exact buffer
             head.anchor_file = None
-            head.anchor_embeddings = state['head.anchors'].float().clone()
+            head.anchor_embeddings = ckpt['state_dict']['head.anchors'].float().clone()
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'tedloc')):
         model = MODELS.build(cfg.model)
-    if checkpoint is None:
+    if ckpt is None:
         model.init_weights()
     else:
-        # returns the whole checkpoint: meta (class names) and message hub (threshold)
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        restore_frozen_weights(model, ckpt)
+        state = {k[len('module.'):] if k.startswith('module.') else k: v
+                 for k, v in ckpt['state_dict'].items()}
+        model.load_state_dict(state, strict=True)
     names = _class_names_of(model, cfg, ckpt)
     model.dataset_meta = {'classes': names} if names else {}
     model.cfg = cfg
