@@ -3,9 +3,10 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger
+from mmengine.logging import MMLogger, print_log
 
 from tedloc_mm.registry import METRICS
+from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
 from .wsol_records import PREFIX, evaluate_image, summarize_records, threshold_index
 
@@ -123,6 +124,12 @@ class WSOLMetric(BaseMetric):
             threshold_index(self.thresholds, thr)     # fail at build time, not at the end
         self.no_box = no_box
         self.nonfinite = nonfinite
+        # numba compiles the box evaluator on its first use in a fresh checkout: do it
+        # here, where a pause can be explained, not in the middle of the test loop
+        seconds = component_tree.warm_up()
+        if seconds > 2:
+            print_log(f'WSOLMetric: compiled the box evaluator in {seconds:.0f} s '
+                      '(numba, once; cached for the next runs)', logger='current')
 
     def _gt_boxes(self, sample: dict, size: Tuple[int, int]) -> Optional[np.ndarray]:
         """GT boxes in evaluation pixels, or None when the sample has none."""
