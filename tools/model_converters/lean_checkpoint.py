@@ -11,7 +11,6 @@ Example:
       work_dirs/tedloc_eva-l_cub/best_lean.pth
 """
 import argparse
-import copy
 import os
 import os.path as osp
 
@@ -49,17 +48,19 @@ def main(argv=None):
         head.anchor_embeddings = checkpoint['state_dict']['head.anchors'].float().clone()
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'tedloc')):
         model = MODELS.build(cfg.model)
+    # the tensors about to be dropped (references: no copy, no second read of src)
+    original = {k: v for k, v in checkpoint['state_dict'].items() if k.startswith(args.prefix)}
     num = strip_frozen_weights(model, checkpoint, args.prefix)
-    # the dropped weights must be the backbone file's: restore them and compare
-    original = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')['state_dict']
-    check = copy.deepcopy(checkpoint)
+    # they must be the backbone file's: restore them from it and compare
+    check = dict(meta=dict(lean_checkpoint=checkpoint['meta']['lean_checkpoint']),
+                 state_dict={})
     mismatch = f'the backbone in {args.src} differs from {cfg.model.backbone.checkpoint}'
     try:
         restore_frozen_weights(model, check)
     except ValueError as e:
         raise ValueError(f'{mismatch} ({e})') from None
     for key, value in original.items():
-        if key.startswith(args.prefix) and not torch.equal(check['state_dict'][key], value):
+        if not torch.equal(check['state_dict'][key], value):
             raise ValueError(f'{mismatch} ({key})')
     if osp.dirname(osp.abspath(args.dst)):
         os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
