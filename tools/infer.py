@@ -17,15 +17,10 @@ import os
 import os.path as osp
 
 import tedloc_mm  # noqa: F401  (compat workarounds + registration)
-import mmcv
 from mmengine.utils import scandir
-from mmengine.visualization import Visualizer
 
-from tedloc_mm.apis import inference_localizer, init_localizer
-from tedloc_mm.visualization import draw_localization
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.JPEG',
-                  '.JPG', '.PNG')
+from tedloc_mm.apis import WSOLInferencer
+from tedloc_mm.apis.wsol_inferencer import IMAGE_SUFFIXES
 
 
 def parse_args(argv=None):
@@ -80,25 +75,20 @@ def parse_threshold(value):
 def main(argv=None):
     args = parse_args(argv)
     images = collect_images(args.inputs)
-    model = init_localizer(args.config, args.checkpoint, device=args.device,
-                           cam_threshold=parse_threshold(args.cam_threshold))
+    inferencer = WSOLInferencer(args.config, args.checkpoint, device=args.device,
+                                cam_threshold=parse_threshold(args.cam_threshold))
+    model = inferencer.model
     print(f'CAM threshold {model.cam_threshold:.3f} from {model.cam_threshold_source}')
-    results = inference_localizer(model, [p for p, _ in images], topk=args.topk,
-                                  batch_size=args.batch_size)
     os.makedirs(args.out_dir, exist_ok=True)
-    visualizer = Visualizer.get_instance('tedloc_infer_visualizer')
+    vis_dir = None if args.no_overlay else osp.join(args.out_dir, 'vis')
+    results = inferencer([p for p, _ in images], batch_size=args.batch_size,
+                         topk=args.topk, as_dict=False, show_dir=vis_dir,
+                         vis_names=[n for _, n in images], alpha=args.alpha)
     records = []
     for (path, name), res in zip(images, results):
         record = res.to_dict()
-        if not args.no_overlay:
-            rgb = mmcv.imread(path, channel_order='rgb')
-            texts = [f'{t["name"]}: {t["score"]:.3f}' for t in res.topk[:3]]
-            drawn = draw_localization(visualizer, rgb, res.pred_map,
-                                      pred_boxes=None if res.bbox is None else [res.bbox],
-                                      texts=texts, alpha=args.alpha)
-            vis_file = osp.join(args.out_dir, 'vis', name + '.png')
-            mmcv.imwrite(mmcv.rgb2bgr(drawn), vis_file)
-            record['vis_file'] = osp.relpath(vis_file, args.out_dir)
+        if vis_dir is not None:
+            record['vis_file'] = osp.relpath(osp.join(vis_dir, name + '.png'), args.out_dir)
         records.append(record)
     out = dict(config=args.config, checkpoint=args.checkpoint,
                cam_threshold=model.cam_threshold,

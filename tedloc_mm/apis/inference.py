@@ -5,6 +5,11 @@
     results[0].topk[0]   # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
     results[0].bbox      # [x0, y0, x1, y1] in the original image's pixels
 
+Both functions are thin users of :class:`~tedloc_mm.apis.WSOLInferencer` (MMEngine's
+``BaseInferencer``; ``init_localizer`` returns its model, ``inference_localizer`` runs
+it); this module holds what they share: the inference pipeline, the image reader, the
+result type and the mapping of boxes back to the original image.
+
 How coordinates are handled
     The test pipeline of the config (``cfg.test_dataloader.dataset.pipeline``) resizes
     every image to the input size (224 x 224 for the EVA-L configs) whatever its aspect.
@@ -40,14 +45,11 @@ import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import CheckpointLoader
 
-from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
-from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
-from tedloc_mm.registry import MODELS, TRANSFORMS
+from tedloc_mm.registry import TRANSFORMS
 from tedloc_mm.text.anchor_file import load_anchor_file
 from .cam_threshold import resolve_cam_threshold
 
@@ -121,7 +123,7 @@ def load_image(item: ImageInput, index: int = 0) -> dict:
                 ori_shape=img.shape[:2])
 
 
-def _class_names_of(model, cfg: Config, checkpoint: Optional[dict]) -> Optional[List[str]]:
+def class_names_of(cfg: Config, checkpoint: Optional[dict]) -> Optional[List[str]]:
     """Class names: the checkpoint's dataset meta, else the head's anchor file."""
     meta = (checkpoint or {}).get('meta') or {}
     classes = (meta.get('dataset_meta') or {}).get('classes')
@@ -133,12 +135,19 @@ def _class_names_of(model, cfg: Config, checkpoint: Optional[dict]) -> Optional[
     return None
 
 
+def _inferencer_cls():
+    # imported here: wsol_inferencer imports this module's helpers
+    from .wsol_inferencer import WSOLInferencer
+    return WSOLInferencer
+
+
 def init_localizer(config: Union[str, Config],
                    checkpoint: Optional[str] = None,
                    device: Union[str, torch.device] = 'cpu',
                    cam_threshold: Union[None, float, str] = None,
                    cfg_options: Optional[dict] = None) -> torch.nn.Module:
-    """Build a localizer from a config and load a checkpoint with MMEngine.
+    """Build a localizer from a config and load a checkpoint: the model of a
+    :class:`~tedloc_mm.apis.WSOLInferencer` (which :func:`inference_localizer` reuses).
 
     Args:
         config: config file or :class:`~mmengine.config.Config`.
@@ -150,66 +159,20 @@ def init_localizer(config: Union[str, Config],
             (else 0.5); see :mod:`tedloc_mm.apis.cam_threshold`.
         cfg_options: overrides merged into the config.
 
-    With a checkpoint, the EVA weights come from it (``model.backbone.checkpoint`` is
-    ignored; a checkpoint saved by :class:`~tedloc_mm.engine.LeanCheckpointHook` has
-    none, and takes them from that file instead) and, if the head's anchor file is not
-    on this machine, the anchors too
-    (the head is built with the checkpoint's ``head.anchors`` and the class names are
-    the checkpoint's ``dataset_meta``).
+    Checkpoint, backbone and anchor handling: see :class:`WSOLInferencer`.
 
     Returns:
         the model in eval mode on ``device`` with ``model.cfg``, ``model.dataset_meta``
         (``{'classes': names}`` or ``{}``), ``model.cam_threshold`` and
         ``model.cam_threshold_source``.
     """
-    if isinstance(config, str):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'config file not found: {config}')
-        config = Config.fromfile(config)
-    elif not isinstance(config, Config):
+    if not isinstance(config, (str, Config)):
         raise TypeError(f'config must be a file path or a Config, got {type(config).__name__}')
-    cfg = copy.deepcopy(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    ckpt = None
-    if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        if not isinstance(ckpt, dict):
-            raise TypeError(f'{checkpoint} holds a {type(ckpt).__name__}, not a checkpoint')
-        if 'state_dict' not in ckpt:            # a plain state dict
-            ckpt = dict(state_dict=ckpt)
-        lean = bool((ckpt.get('meta') or {}).get(LEAN_META_KEY))
-        # the backbone weights are in a full checkpoint: don't require the EVA file
-        # (a lean one restores them from that file below)
-        if not lean and 'backbone' in cfg.model and 'checkpoint' in cfg.model.backbone:
-            cfg.model.backbone.checkpoint = None
-        head = cfg.model.get('head', {})
-        anchor_file = head.get('anchor_file')
-        if anchor_file and not osp.isfile(anchor_file):
-            if 'head.anchors' not in ckpt['state_dict']:
-                raise FileNotFoundError(f'anchor file {anchor_file} not found and the '
-                                        f'checkpoint {checkpoint} has no head.anchors')
-            # placeholder embeddings; loading the state dict restores the exact buffer
-            head.anchor_file = None
-            head.anchor_embeddings = ckpt['state_dict']['head.anchors'].float().clone()
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'tedloc')):
-        model = MODELS.build(cfg.model)
-    if ckpt is None:
-        model.init_weights()
-    else:
-        restore_frozen_weights(model, ckpt)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in ckpt['state_dict'].items()}
-        model.load_state_dict(state, strict=True)
-    names = _class_names_of(model, cfg, ckpt)
-    model.dataset_meta = {'classes': names} if names else {}
-    model.cfg = cfg
-    model.cam_threshold, model.cam_threshold_source = resolve_cam_threshold(
-        cam_threshold, ckpt)
-    model.to(device)
-    model.eval()
+    inferencer = _inferencer_cls()(config, checkpoint, device=device,
+                                   cam_threshold=cam_threshold, cfg_options=cfg_options,
+                                   show_progress=False)
+    model = inferencer.model
+    model._wsol_inferencer = inferencer  # reused by inference_localizer
     return model
 
 
@@ -232,6 +195,8 @@ class LocalizationResult:
     bbox: Optional[List[float]]
     bbox_input: Optional[List[int]]
     pred_map: np.ndarray = field(repr=False)
+    #: the model's prediction it was made from (input-size map), when kept
+    data_sample: Optional[object] = field(default=None, repr=False, compare=False)
 
     @property
     def pred_label(self) -> int:
@@ -312,46 +277,29 @@ def result_from_sample(sample, topk: int, cam_threshold: float,
                               bbox_input=bbox_input, pred_map=map_ori.astype(np.float32))
 
 
-@torch.no_grad()
 def inference_localizer(model: torch.nn.Module,
                         images: Union[ImageInput, Sequence[ImageInput]],
                         topk: int = 5,
                         cam_threshold: Union[None, float, str] = None,
                         batch_size: int = 1) -> List[LocalizationResult]:
-    """Classes, localization map and box of each image (see the module doc).
+    """Classes, localization map and box of each image (see the module doc), through
+    the model's :class:`~tedloc_mm.apis.WSOLInferencer`.
 
     Args:
         model: from :func:`init_localizer` (needs ``model.cfg``).
         images: a path, a BGR uint8 array, or a list of them.
         topk: number of classes to return.
         cam_threshold: overrides ``model.cam_threshold`` (number or metrics JSON).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (the results do not depend on it).
 
     Returns:
         one :class:`LocalizationResult` per image, in order.
     """
+    inferencer = getattr(model, '_wsol_inferencer', None)
+    if inferencer is None or inferencer.model is not model:
+        inferencer = _inferencer_cls()(model, show_progress=False)
+        model._wsol_inferencer = inferencer
     if isinstance(images, (str, np.ndarray)):
         images = [images]
-    if topk < 1:
-        raise ValueError(f'topk must be >= 1, got {topk}')
-    cfg = getattr(model, 'cfg', None)
-    if cfg is None:
-        raise AttributeError('the model has no .cfg: build it with init_localizer')
-    if cam_threshold is None:
-        thr = getattr(model, 'cam_threshold', None)
-        if thr is None:
-            thr, _ = resolve_cam_threshold(None)
-    else:
-        thr, _ = resolve_cam_threshold(cam_threshold)
-    pipeline = getattr(model, '_inference_pipeline', None)
-    if pipeline is None:
-        pipeline = model._inference_pipeline = build_inference_pipeline(cfg)
-    names = (getattr(model, 'dataset_meta', None) or {}).get('classes')
-    results = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        data = pseudo_collate([pipeline(load_image(img, start + i))
-                               for i, img in enumerate(chunk)])
-        for sample in model.test_step(data):
-            results.append(result_from_sample(sample, topk, thr, names))
-    return results
+    return inferencer(list(images), batch_size=batch_size, topk=topk,
+                      cam_threshold=cam_threshold, as_dict=False)
