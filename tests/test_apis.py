@@ -14,7 +14,6 @@ import tedloc_mm  # noqa: F401
 from tedloc_mm.apis import (DEFAULT_CAM_THRESHOLD, box_to_original, inference_localizer,
                             init_localizer)
 from tedloc_mm.apis.inference import inference_pipeline_cfg
-from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
 from tedloc_mm.text import save_anchor_file
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -65,6 +64,29 @@ def reference_prediction(model, img_bgr):
     return out.pred_score, out.pred_map
 
 
+def independent_map(raw_map, ori_hw):
+    """The displayed map written out: bicubic cv2 resize of the raw input-size map to
+    the original (h, w), then min-max to [0, 1]."""
+    m = cv2.resize(raw_map.double().numpy(), (ori_hw[1], ori_hw[0]),
+                   interpolation=cv2.INTER_CUBIC)
+    return (m - m.min()) / (m.max() - m.min())
+
+
+def independent_box_edges(raw_map, thr, ori_hw):
+    """The box written out with cv2: min-max, 8-bit truncation, pixels > thr * max,
+    the largest contour's bounding rectangle read as inclusive pixels (clipped at the
+    border), then its edges scaled to the original size by hand."""
+    m = raw_map.double().numpy()
+    m8 = ((m - m.min()) / (m.max() - m.min()) * 255).astype(np.uint8)
+    mask = np.where(m8 > int(thr * m8.max()), 255, 0).astype(np.uint8)
+    contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    x, y, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+    in_h, in_w = m.shape
+    x1, y1 = min(x + bw, in_w - 1), min(y + bh, in_h - 1)
+    h, w = ori_hw
+    return [x * w / in_w, y * h / in_h, (x1 + 1) * w / in_w, (y1 + 1) * h / in_h]
+
+
 def test_checkpoint_loads_exactly_and_class_names_come_from_its_meta(setup):
     model = init_localizer(setup['cfg'], setup['ckpt'])
     for k, v in setup['state'].items():
@@ -96,12 +118,11 @@ def test_results_shapes_scores_and_box_inside_original(setup, tmp_path, hw):
         assert [t['name'] for t in res.topk] == [f'c{i}' for i in top.indices.tolist()]
         np.testing.assert_allclose([t['score'] for t in res.topk], top.values.numpy(),
                                    rtol=1e-5)
-        # the box: the protocol's box of the input-size map at 0.3, scaled to original
-        expected_in = boxes_at_threshold(prepare_map(ref_map)[0], 0.3)[0].tolist()
-        assert res.bbox_input == expected_in
+        # the map and the box, computed here with cv2 from the model's own raw map
+        np.testing.assert_allclose(res.pred_map, independent_map(ref_map, hw), atol=1e-5)
         x0, y0, x1, y1 = res.bbox
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
-        assert res.bbox == pytest.approx(box_to_original(expected_in, (64, 64), hw))
+        assert res.bbox == pytest.approx(independent_box_edges(ref_map, 0.3, hw), abs=1e-9)
         assert res.cam_threshold == 0.3
         json.dumps(res.to_dict())  # JSON-ready
     assert res_file.img_id == path and res_arr.img_id == 'array_1'
