@@ -59,7 +59,10 @@ class PseudoLabelSampler(BaseTransform):
     ``ValueError`` naming the image id.
 
     Required keys: ``img``, ``cam``. Added key: ``pseudo_label_map`` int64 (h', w'):
-    1 FG, 0 BG, -1 not sampled (see ``tedloc_mm/structures.py``).
+    1 FG, 0 BG, -1 not sampled (see ``tedloc_mm/structures.py``). With
+    ``keep_fg_region=True`` also ``pseudo_fg_region`` bool (h', w'), the Otsu region
+    of step 2 (all False for a constant CAM), for inspection
+    (``tools/analysis_tools/browse_pseudo_labels.py``); the model does not read it.
 
     Args:
         out_stride (int): decoder output stride relative to the network input.
@@ -68,6 +71,7 @@ class PseudoLabelSampler(BaseTransform):
         num_bg_candidates (int | float): n-. Default 0.5.
         num_samples (int | float): k per class per call. Default 16.
         cam_key (str): where the CAM is. Default ``'cam'``.
+        keep_fg_region (bool): also store the Otsu region. Default False.
     """
 
     def __init__(self,
@@ -76,7 +80,8 @@ class PseudoLabelSampler(BaseTransform):
                  num_fg_candidates: Number = 0.5,
                  num_bg_candidates: Number = 0.5,
                  num_samples: Number = 16,
-                 cam_key: str = 'cam'):
+                 cam_key: str = 'cam',
+                 keep_fg_region: bool = False):
         if out_size is None and (not isinstance(out_stride, int) or out_stride < 1):
             raise ValueError(f'out_stride must be a positive int, got {out_stride!r}')
         for name, n in (('num_fg_candidates', num_fg_candidates),
@@ -89,6 +94,7 @@ class PseudoLabelSampler(BaseTransform):
         self.num_bg_candidates = num_bg_candidates
         self.num_samples = num_samples
         self.cam_key = cam_key
+        self.keep_fg_region = keep_fg_region
 
     def grid_shape(self, img_shape) -> tuple:
         if self.out_size is not None:
@@ -113,14 +119,23 @@ class PseudoLabelSampler(BaseTransform):
             return np.zeros(values.shape, bool)
         return q > threshold_otsu(q)
 
-    def candidates(self, cam_grid: np.ndarray):
-        """Flat indices of the FG and BG candidates of a CAM on the output grid."""
+    def fg_region(self, cam_grid: np.ndarray) -> Optional[np.ndarray]:
+        """The flat Otsu FG region of a CAM on the output grid; None when constant."""
         flat = cam_grid.ravel()
         lo, hi = float(flat.min()), float(flat.max())
-        empty = np.zeros(0, np.int64)
         if hi - lo <= 1e-6 * max(1.0, abs(hi)):
-            return empty, empty  # constant CAM: no FG / BG separation
-        fg_region = self.otsu_region(flat, lo, hi)
+            return None  # constant CAM: no FG / BG separation
+        return self.otsu_region(flat, lo, hi)
+
+    def candidates(self, cam_grid: np.ndarray, fg_region: Optional[np.ndarray] = None):
+        """Flat indices of the FG and BG candidates of a CAM on the output grid
+        (``fg_region``: its :meth:`fg_region`, when already computed)."""
+        flat = cam_grid.ravel()
+        empty = np.zeros(0, np.int64)
+        if fg_region is None:
+            fg_region = self.fg_region(cam_grid)
+        if fg_region is None:
+            return empty, empty
         fg_idx, bg_idx = np.flatnonzero(fg_region), np.flatnonzero(~fg_region)
         n_fg = _count(self.num_fg_candidates, fg_idx.size, 'num_fg_candidates')
         n_bg = _count(self.num_bg_candidates, bg_idx.size, 'num_bg_candidates')
@@ -143,17 +158,22 @@ class PseudoLabelSampler(BaseTransform):
                              f'{results["img"].shape[:2]} and stride {self.out_stride}')
         if cam.shape != (gh, gw):
             cam = cv2.resize(cam, (gw, gh), interpolation=cv2.INTER_AREA)
-        fg, bg = self.candidates(cam)
+        region = self.fg_region(cam)
+        fg, bg = self.candidates(cam, region)
         k = _count(self.num_samples, min(fg.size, bg.size), 'num_samples')
         label = np.full(gh * gw, PSEUDO_IGNORE, np.int64)
         if k > 0:
             label[np.random.choice(fg, k, replace=False)] = PSEUDO_FG
             label[np.random.choice(bg, k, replace=False)] = PSEUDO_BG
         results['pseudo_label_map'] = label.reshape(gh, gw)
+        if self.keep_fg_region:
+            results['pseudo_fg_region'] = (np.zeros((gh, gw), bool) if region is None
+                                           else region.reshape(gh, gw))
         return results
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(out_stride={self.out_stride}, '
                 f'out_size={self.out_size}, num_fg_candidates={self.num_fg_candidates}, '
                 f'num_bg_candidates={self.num_bg_candidates}, '
-                f'num_samples={self.num_samples}, cam_key={self.cam_key!r})')
+                f'num_samples={self.num_samples}, cam_key={self.cam_key!r}, '
+                f'keep_fg_region={self.keep_fg_region})')
