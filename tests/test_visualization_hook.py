@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -83,3 +84,36 @@ def test_hook_on_test_with_fixed_threshold_and_options(data, tmp_path, monkeypat
     assert len(glob.glob(str(tmp_path / 'o' / 'test_*.png'))) == 6
     with pytest.raises(ValueError, match=r'\[0, 1\)'):
         HOOKS.build(dict(type='WSOLVisualizationHook', cam_threshold=2))
+
+
+def test_hook_images_reach_tensorboard(data, tmp_path):
+    """With MMEngine's TensorboardVisBackend the hook's pictures land in an event file:
+    read back with TensorBoard's event accumulator, each is the PNG the
+    LocalVisBackend wrote, pixel for pixel."""
+    # tensorboard is a test requirement (requirements/tests.txt)
+    from tensorboard.backend.event_processing.event_accumulator import (
+        IMAGES, EventAccumulator)
+    cfg = make_cfg(data, tmp_path / 'work', dict(type='WSOLVisualizationHook', num_images=2))
+    cfg.visualizer = dict(type='UniversalVisualizer',
+                          vis_backends=[dict(type='LocalVisBackend'),
+                                        dict(type='TensorboardVisBackend')])
+    runner = Runner.from_cfg(cfg)
+    runner.val()
+    runner.visualizer.close()  # flushes the event file
+    events = glob.glob(osp.join(str(tmp_path / 'work'), '*', 'vis_data',
+                                'events.out.tfevents.*'))
+    assert len(events) == 1
+    acc = EventAccumulator(events[0], size_guidance={IMAGES: 0})
+    acc.Reload()
+    dataset = runner.val_dataloader.dataset
+    first = [osp.basename(dataset.get_data_info(i)['img_path']) for i in range(2)]
+    assert sorted(acc.Tags()[IMAGES]) == sorted(f'val_{n}' for n in first)
+    for name in first:
+        (event, ) = acc.Images(f'val_{name}')
+        assert event.step == 0 and (event.height, event.width) == (64, 64)
+        tb = cv2.imdecode(np.frombuffer(event.encoded_image_string, np.uint8),
+                          cv2.IMREAD_COLOR)
+        local = cv2.imread(glob.glob(osp.join(str(tmp_path / 'work'), '*', 'vis_data',
+                                              'vis_image', f'val_{name}_0.png'))[0])
+        np.testing.assert_array_equal(tb, local)
+        assert tb.std() > 5  # a picture, not a blank image

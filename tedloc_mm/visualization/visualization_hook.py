@@ -22,8 +22,9 @@ class WSOLVisualizationHook(Hook):
     The pictures go to the Runner's visualizer (``visualizer`` of the config): with
     MMPretrain's default runtime that is a ``LocalVisBackend`` writing
     ``<work_dir>/<timestamp>/vis_data/vis_image/<name>_<step>.png``; add
-    ``dict(type='TensorboardVisBackend')`` to ``vis_backends`` to see them in
-    TensorBoard. Names are ``val_<image file name>`` / ``test_<image file name>``;
+    ``dict(type='TensorboardVisBackend')`` to ``vis_backends`` (and install
+    ``tensorboard``) to see them in TensorBoard's Images tab, under the same names
+    (tested: the event file holds the same pictures as the PNG files). Names are ``val_<image file name>`` / ``test_<image file name>``;
     the step is the epoch (epoch-based training) or the iteration.
 
     The box is the WSOL protocol's (the routine WSOLMetric uses: min-max
