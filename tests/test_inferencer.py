@@ -178,6 +178,8 @@ def test_datasamples_folder_input_and_errors(setup, tmp_path):
         cv2.imwrite(str(tmp_path / 'imgs' / name), rand_image(20, 30, seed=1))
     res = inferencer(str(tmp_path / 'imgs'))
     assert [osp.basename(r['img_path']) for r in res] == ['a.png', 'b.png']
+    res = inferencer([setup['paths'][0], str(tmp_path / 'imgs')])  # also inside a list
+    assert [osp.basename(r['img_path']) for r in res] == ['im0.png', 'a.png', 'b.png']
     with pytest.raises(ValueError, match='topk'):
         inferencer(setup['paths'][:1], topk=0)
     with pytest.raises(ValueError, match='unknown argument'):

@@ -237,14 +237,19 @@ class WSOLInferencer(BaseInferencer):
                                 **kwargs)
 
     def _inputs_to_list(self, inputs) -> list:
-        if isinstance(inputs, str) and osp.isdir(inputs):
-            files = sorted(scandir(inputs, suffix=IMAGE_SUFFIXES, recursive=True))
-            if not files:
-                raise FileNotFoundError(f'no image files in folder {inputs}')
-            return [osp.join(inputs, f) for f in files]
+        """One item per image: folders (also inside a list) become their image files."""
         if isinstance(inputs, (str, np.ndarray)):
-            return [inputs]
-        return list(inputs)
+            inputs = [inputs]
+        out = []
+        for item in inputs:
+            if isinstance(item, str) and osp.isdir(item):
+                files = sorted(scandir(item, suffix=IMAGE_SUFFIXES, recursive=True))
+                if not files:
+                    raise FileNotFoundError(f'no image files in folder {item}')
+                out += [osp.join(item, f) for f in files]
+            else:
+                out.append(item)
+        return out
 
     def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
         """Yield collated batches of at most ``batch_size`` inputs of equal size."""
