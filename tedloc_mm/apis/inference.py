@@ -51,7 +51,6 @@ from mmengine.registry import DefaultScope
 from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
 from tedloc_mm.registry import TRANSFORMS
 from tedloc_mm.text.anchor_file import load_anchor_file
-from .cam_threshold import resolve_cam_threshold
 
 ImageInput = Union[str, np.ndarray]
 

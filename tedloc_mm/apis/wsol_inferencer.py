@@ -36,7 +36,7 @@ import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader

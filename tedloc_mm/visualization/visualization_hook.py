@@ -24,7 +24,8 @@ class WSOLVisualizationHook(Hook):
     ``<work_dir>/<timestamp>/vis_data/vis_image/<name>_<step>.png``; add
     ``dict(type='TensorboardVisBackend')`` to ``vis_backends`` (and install
     ``tensorboard``) to see them in TensorBoard's Images tab, under the same names
-    (tested: the event file holds the same pictures as the PNG files). Names are ``val_<image file name>`` / ``test_<image file name>``;
+    (tested: the event file holds the same pictures as the PNG files). Names are
+    ``val_<image file name>`` / ``test_<image file name>``;
     the step is the epoch (epoch-based training) or the iteration.
 
     The box is the WSOL protocol's (the routine WSOLMetric uses: min-max
