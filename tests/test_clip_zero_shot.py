@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 import tedloc_mm  # noqa: F401  (compat + registration)
-from clip_reference import (TINY, gradcam, mha_weights, minmax, numpy_caa, open_clip_forward,
-                            text_embeddings)
+from clip_reference import TINY, gradcam, open_clip_forward, text_embeddings
 from tedloc_mm.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -86,8 +85,10 @@ def test_patch_text_maps_and_scores_match_hand_computation(attention):
         else:
             z = hand_last_block(model, x, attention)
         scores, t = hand_scores(model, tok, z[:, 0])
-    out = loc.predict(x, samples([2, 0]))
-    for i, y in enumerate([2, 0]):
+    top = scores.argmax(1)
+    gt = [(int(k) + 1) % 3 for k in top]   # GT labels CLIP gets wrong: 'gt' and 'pred' differ
+    out = loc.predict(x, samples(gt))
+    for i, y in enumerate(gt):
         cos = F.normalize(z[i, 1:], dim=-1) @ t[y]                      # (16,)
         want = F.interpolate(cos.reshape(1, 1, 4, 4), size=(32, 32), mode='bilinear',
                              align_corners=False)[0, 0]
@@ -95,8 +96,7 @@ def test_patch_text_maps_and_scores_match_hand_computation(attention):
         torch.testing.assert_close(out[i].pred_score, scores[i], atol=1e-5, rtol=1e-4)
     # 'pred': the map of the top-scored class
     pred = build('CLIPPatchTextLocalizer', last_attention=attention, map_class='pred').eval()
-    top = scores.argmax(1)
-    p = pred.predict(x, samples([2, 0]))
+    p = pred.predict(x, samples(gt))
     for i in range(2):
         cos = F.normalize(z[i, 1:], dim=-1) @ t[top[i]]
         want = F.interpolate(cos.reshape(1, 1, 4, 4), size=(32, 32), mode='bilinear',
@@ -106,22 +106,26 @@ def test_patch_text_maps_and_scores_match_hand_computation(attention):
 
 @pytest.mark.parametrize('cam_class', ['gt', 'pred'])
 def test_clip_es_localizer_map_and_scores(cam_class):
+    # refine=False: CAA on a random tiny CLIP's near-uniform attention makes the maps
+    # of different classes almost equal; the refinement is tested in test_clip_es_cam.py
     bg = ['sky', 'tree']
     loc = build('CLIPESLocalizer', cam_class=cam_class,
-                cam=dict(background_words=bg, attn_layers=2)).eval()
+                cam=dict(background_words=bg, refine=False)).eval()
     model, tok = loc.clip, loc.tokenizer
     torch.manual_seed(4)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         scores, _ = hand_scores(model, tok, open_clip_forward(model, x)[0])
-    out = loc.predict(x, samples([1, 2]))
+    top = scores.argmax(1).tolist()
+    gt = [(k + 1) % 3 for k in top]   # GT labels CLIP gets wrong: 'gt' and 'pred' differ
+    out = loc.predict(x, samples(gt))
     cam_text = text_embeddings(model, tok, NAMES + bg, ['a clean origami {}.'])
-    attn = torch.stack(mha_weights(model, x)[-2:]).mean(0)[:, 1:, 1:].numpy()
-    labels = [1, 2] if cam_class == 'gt' else scores.argmax(1).tolist()
-    for i, y in enumerate(labels):
+    for i in range(2):
         torch.testing.assert_close(out[i].pred_score, scores[i], atol=1e-5, rtol=1e-4)
-        cam = gradcam(model, x[i:i + 1], cam_text, y, [3, 4])
-        want = cv2.resize(minmax(numpy_caa(cam, attn[i])).astype(np.float32), (32, 32))
+        maps = {y: cv2.resize(gradcam(model, x[i:i + 1], cam_text, y, [3, 4]).astype(np.float32),
+                              (32, 32)) for y in (gt[i], top[i])}
+        assert np.abs(maps[gt[i]] - maps[top[i]]).max() > 1e-2   # the class matters
+        want = maps[gt[i] if cam_class == 'gt' else top[i]]
         np.testing.assert_allclose(out[i].pred_map.numpy(), want, atol=1e-4)
 
 
