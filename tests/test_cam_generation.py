@@ -2,7 +2,6 @@
 end to end (store, resume, shards; clip-es from an OpenAI archive or an open_clip file against
 an independent computation). CLIP-ES's pieces are tested in tests/test_clip_es_cam.py."""
 import importlib.util
-import json
 import os
 import os.path as osp
 

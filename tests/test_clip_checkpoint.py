@@ -62,7 +62,8 @@ def test_wrong_or_missing_files_are_errors_naming_them(files, tmp_path):
     with pytest.raises(ValueError, match=rf'junk\.pt.*{TINY_OPENAI_NAME}'):
         load_clip(TINY_OPENAI_NAME, str(junk))
     # open_clip weights of another architecture (embedding width 16, not 32)
-    with pytest.raises(ValueError, match=rf'(?s)open_clip_tiny\.bin.*{TINY_OPENAI_NAME}.*size mismatch'):
+    with pytest.raises(ValueError,
+                       match=rf'(?s)open_clip_tiny\.bin.*{TINY_OPENAI_NAME}.*size mismatch'):
         load_clip(TINY_OPENAI_NAME, str(d / 'open_clip_tiny.bin'), embed_dim=16)
     with pytest.raises(ValueError, match='random_init'):
         load_clip('ViT-B-16', None)

@@ -54,7 +54,8 @@ def hand_last_block(model, x, mode, std=5.0):
     q, k, val = (t.reshape(B, L, nh, C // nh).transpose(1, 2) for t in (q, k, val))
     s = 1 / math.sqrt(C // nh)
     if mode == 'sclip':
-        w = torch.softmax(s * q @ q.transpose(-1, -2), -1) + torch.softmax(s * k @ k.transpose(-1, -2), -1)
+        w = (torch.softmax(s * q @ q.transpose(-1, -2), -1)
+             + torch.softmax(s * k @ k.transpose(-1, -2), -1))
     else:
         side = int(round((L - 1)**0.5))
         omega = torch.zeros(L, L)

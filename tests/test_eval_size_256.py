@@ -14,7 +14,8 @@ from tedloc_mm.registry import METRICS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER = ['configs/tedloc_eva-l_cub.py', 'configs/tedloc_eva-l_ilsvrc.py',
-         'configs/clip/clip-es_vit-b-16_gt_cub.py', 'configs/clip/naclip_vit-b-16_patch-text_ilsvrc.py']
+         'configs/clip/clip-es_vit-b-16_gt_cub.py',
+         'configs/clip/naclip_vit-b-16_patch-text_ilsvrc.py']
 
 
 @pytest.mark.parametrize('config', PAPER)

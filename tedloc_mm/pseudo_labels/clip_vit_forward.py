@@ -24,7 +24,7 @@ attention) need all three, so the blocks are evaluated here with the tower's own
 The variants change only the last block; earlier blocks are CLIP's.
 """
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -10,6 +10,7 @@ from .prompts import (BUILTIN_CLASS_LISTS, TEMPLATE_SETS, builtin_class_names, c
                       class_names_from_folders, read_class_names, resolve_templates)
 
 __all__ = ['clip_image_mean_std', 'is_torchscript_archive', 'load_clip',
-           'BUILTIN_CLASS_LISTS', 'class_names_from_folders', 'FORMAT_VERSION', 'load_anchor_file', 'save_anchor_file', 'encode_class_names',
+           'BUILTIN_CLASS_LISTS', 'class_names_from_folders', 'FORMAT_VERSION',
+           'load_anchor_file', 'save_anchor_file', 'encode_class_names',
            'load_text_model', 'TEMPLATE_SETS', 'builtin_class_names', 'clean_class_name',
            'read_class_names', 'resolve_templates']
