@@ -21,6 +21,8 @@ model = dict(
 # model.neck.out_stride = 4 (56 x 56 maps for 224 px inputs).
 train_dataloader = dict(batch_size=16)
 
+# WSOLMetric evaluates at 256 x 256 (paper §4.1; set in the _base_ dataset config);
+# --cfg-options test_evaluator.eval_size=224 evaluates at the map's own 224 px.
 # keep the checkpoint with the best localization on the validation split, as the
 # paper selects its model (WSOLMetric's MaxBoxAccV2)
 default_hooks = dict(checkpoint=dict(save_best='wsol/MaxBoxAccV2', rule='greater'))

@@ -1,7 +1,7 @@
-"""CAM generation: CLIP-ES Grad-CAM (tiny random open_clip), classifier Grad-CAM (tiny
-random MMPretrain ViT), and tools/generate_cams.py end to end (store, resume, shards)."""
+"""CAM generation: classifier Grad-CAM (tiny random MMPretrain ViT), and tools/generate_cams.py
+end to end (store, resume, shards; clip-es from an OpenAI archive or an open_clip file against
+an independent computation). CLIP-ES's pieces are tested in tests/test_clip_es_cam.py."""
 import importlib.util
-import json
 import os
 import os.path as osp
 
@@ -15,9 +15,6 @@ import tedloc_mm  # noqa: F401  (compat before open_clip / torchvision)
 from tedloc_mm.pseudo_labels import CAMStore
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_CLIP = dict(embed_dim=32,
-                 vision_cfg=dict(image_size=32, layers=2, width=32, patch_size=8, head_width=16),
-                 text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))
 CLASSIFIER = dict(
     model=dict(
         type='ImageClassifier',
@@ -29,18 +26,6 @@ CLASSIFIER = dict(
         head=dict(type='LinearClsHead', num_classes=3, in_channels=32),
         data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                to_rgb=True)))
-
-
-@pytest.fixture(scope='module')
-def tiny_clip(tmp_path_factory):
-    import open_clip
-    d = tmp_path_factory.mktemp('clipcfg')
-    with open(d / 'tedloc-test-tiny-clip.json', 'w') as f:
-        json.dump(TINY_CLIP, f)
-    open_clip.add_model_config(str(d))
-    torch.manual_seed(0)
-    from tedloc_mm.pseudo_labels.clip_es_cam import build_open_clip
-    return build_open_clip('tedloc-test-tiny-clip', None)
 
 
 def reference_gradcam(model_fn, layer, x, target_fn, grid):
@@ -63,33 +48,6 @@ def reference_gradcam(model_fn, layer, x, target_fn, grid):
     cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
     cam = cv2.resize(cam.astype(np.float32), (x.shape[-1], x.shape[-2]))
     return (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
-
-
-def test_clip_es_gradcam_matches_a_hand_written_gradcam(tiny_clip):
-    from tedloc_mm.pseudo_labels.clip_es_cam import CLIPESGradCAM
-    model, tokenizer = tiny_clip
-    names = ['red bird', 'blue bird', 'green frog']
-    gen = CLIPESGradCAM(model, tokenizer, names, background_words=['sky', 'tree', 'water'])
-    torch.manual_seed(1)
-    x = torch.randn(3, 3, 32, 32)
-    cams = gen(x, [0, 2, 1])
-    assert cams.shape == (3, 32, 32) and cams.dtype == np.float32
-    assert np.isfinite(cams).all() and cams.min() >= 0 and cams.max() <= 1 + 1e-6
-    assert (cams.reshape(3, -1).max(1) > 0).any()
-    # the same map, by hand, for image 1 (label 2): softmax over [class 2, 3 bg prompts]
-    text = gen.model.text_features
-    assert text.shape == (6, 32)
-
-    def target(logits):
-        return torch.softmax(logits[[2, 3, 4, 5]], dim=0)[0]
-
-    ref = reference_gradcam(gen.model, model.visual.transformer.resblocks[-1].ln_1,
-                            x[1:2], target, (4, 4))
-    np.testing.assert_allclose(cams[1], ref, atol=1e-4)
-    # batching does not mix images
-    np.testing.assert_allclose(gen(x[1:2], [2])[0], cams[1], atol=1e-5)
-    with pytest.raises(ValueError, match='label 5'):
-        gen(x[:1], [5])
 
 
 def test_clip_checkpoint_must_be_a_local_file():
@@ -171,30 +129,68 @@ def test_generate_cams_tool_shards_resumes_and_fills_the_store(tmp_path):
         assert store[i].shape == (16, 16) and store[i].dtype == np.uint8
 
 
-def test_generate_cams_tool_clip_es_from_a_local_checkpoint(tmp_path, tiny_clip):
-    model, _ = tiny_clip
+@pytest.fixture(scope='module')
+def openai_files(tmp_path_factory):
+    """A tiny OpenAI-shaped CLIP as an OpenAI TorchScript archive and as an open_clip
+    state dict (same weights), and that model in float32."""
+    import open_clip
+
+    from clip_reference import TINY_OPENAI_NAME, register_tiny_openai, write_openai_archive
+    d = tmp_path_factory.mktemp('openai_clip')
+    register_tiny_openai(d)
+    torch.manual_seed(5)
+    src = open_clip.create_model(TINY_OPENAI_NAME, pretrained=None).eval()
+    ref = write_openai_archive(src, d / 'ViT-tiny.pt')
+    torch.save(ref.state_dict(), d / 'tiny.bin')
+    return str(d / 'ViT-tiny.pt'), str(d / 'tiny.bin'), ref, TINY_OPENAI_NAME
+
+
+def reference_clip_es_cam(model, img_bgr, names, label, bg_words, size, store_res):
+    """The stored CAM of one image computed independently: the image read and
+    normalised by hand, a hand-written Grad-CAM of the [label, background] softmax
+    on open_clip's own forward, NumPy CAA with torch's attention weights, min-max,
+    bilinear resize, then the store's 8-bit quantisation at its resolution."""
+    from clip_reference import gradcam, mha_weights, minmax, numpy_caa, text_embeddings
+    from tedloc_mm.pseudo_labels import quantize_cam
+    rgb = cv2.resize(img_bgr, (size, size), interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
+    mean = np.array([0.48145466, 0.4578275, 0.40821073])   # OpenAI CLIP's
+    std = np.array([0.26862954, 0.26130258, 0.27577711])
+    x = torch.from_numpy(((rgb / 255.0 - mean) / std).transpose(2, 0, 1).copy()).float()[None]
+    text = text_embeddings(model, open_clip_tokenizer(), names + bg_words,
+                           ['a clean origami {}.'])
+    bg = list(range(len(names), len(names) + len(bg_words)))
+    cam = gradcam(model, x, text, label, bg)
+    attn = torch.stack(mha_weights(model, x)).mean(0)[0, 1:, 1:].numpy()  # all 2 layers
+    refined = minmax(numpy_caa(cam, attn)).astype(np.float32)
+    return quantize_cam(cv2.resize(refined, (size, size)), store_res)
+
+
+def open_clip_tokenizer():
+    import open_clip
+
+    from clip_reference import TINY_OPENAI_NAME
+    return open_clip.get_tokenizer(TINY_OPENAI_NAME)
+
+
+@pytest.mark.parametrize('fmt', ['openai_archive', 'open_clip_state_dict'])
+def test_generate_cams_tool_clip_es_from_a_local_checkpoint(tmp_path, openai_files, fmt):
+    archive, state_dict, model, name = openai_files
     root = str(tmp_path / 'data')
     ids = make_split(root, n=3)
-    ckpt = str(tmp_path / 'tiny_clip.pt')
-    torch.save(model.state_dict(), ckpt)
     out = str(tmp_path / 'store')
-    load_tool().main(['clip-es', '--model', 'tedloc-test-tiny-clip', '--checkpoint', ckpt,
+    load_tool().main(['clip-es', '--model', name,
+                      '--checkpoint', archive if fmt == 'openai_archive' else state_dict,
                       '--data-root', root, '--out', out, '--input-size', '32',
                       '--resolution', '8', '--num-workers', '0', '--no-progress',
                       '--background-words', 'sky', 'grass'])
     store = CAMStore(out)
     assert sorted(store.ids()) == sorted(ids)
-    # the stored CAM is the generator's map for the image, quantised
-    from tedloc_mm.pseudo_labels import quantize_cam
-    from tedloc_mm.pseudo_labels.clip_es_cam import CLIPESGradCAM
-    from tedloc_mm.pseudo_labels.generation import clip_preprocess
-    gen = CLIPESGradCAM(model, tiny_clip[1], ['red bird', 'blue bird', 'green frog'],
-                        background_words=['sky', 'grass'])
-    img = cv2.resize(cv2.imread(osp.join(root, ids[2])), (32, 32))
-    cfg = model.visual.preprocess_cfg
-    x = clip_preprocess(cfg['mean'], cfg['std'])(torch.from_numpy(img).permute(2, 0, 1)[None])
-    want = quantize_cam(gen(x, [2])[0], 8)
-    assert np.abs(store[ids[2]].astype(int) - want.astype(int)).max() <= 1
+    names = ['red bird', 'blue bird', 'green frog']
+    for k, img_id in enumerate(ids):   # make_split: image k has label k % 3
+        want = reference_clip_es_cam(model, cv2.imread(osp.join(root, img_id)), names, k % 3,
+                                     ['sky', 'grass'], 32, 8)
+        assert np.abs(store[img_id].astype(int) - want.astype(int)).max() <= 1, img_id
+        assert int(store[img_id].max()) - int(store[img_id].min()) > 100   # not a blank map
 
 
 def test_parse_shard(monkeypatch):

@@ -145,3 +145,48 @@ def test_random_init_anchors_repeat_with_the_seed(tmp_path, tiny_clip):
     a, b, c = (load_anchor_file(outs[n])['embeddings'] for n in 'abc')
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
+
+
+def test_build_tool_reads_an_openai_torchscript_archive(tmp_path):
+    """OpenAI's ViT-B-16.pt format: a TorchScript archive the test writes itself."""
+    import open_clip
+
+    from clip_reference import TINY_OPENAI_NAME, register_tiny_openai, write_openai_archive
+    register_tiny_openai(tmp_path)
+    torch.manual_seed(1)
+    src = open_clip.create_model(TINY_OPENAI_NAME, pretrained=None).eval()
+    archive = str(tmp_path / 'ViT-tiny.pt')
+    ref = write_openai_archive(src, archive)
+    out = str(tmp_path / 'anchors.pth')
+    build_tool().main(['--classes', 'imagenet_openai', '--model', TINY_OPENAI_NAME,
+                       '--checkpoint', archive, '--templates', 'clip_es', '--out', out])
+    a = load_anchor_file(out, num_classes=1000)
+    assert a['class_names'][:3] == ['tench', 'goldfish', 'great white shark']
+    assert a['templates'] == ['a clean origami {}.'] and a['pretrained'] == archive
+    tok = open_clip.get_tokenizer(TINY_OPENAI_NAME)
+    with torch.no_grad():
+        for k in (0, 517, 999):
+            want = F.normalize(ref.encode_text(tok([f'a clean origami {a["class_names"][k]}.'])),
+                               dim=-1)[0]
+            torch.testing.assert_close(a['embeddings'][k], want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='is not a ViT-L-14'):
+        build_tool().main(['--classes', 'cub', '--model', 'ViT-L-14', '--checkpoint', archive,
+                           '--out', out])
+
+
+def test_class_lists_and_templates_of_clip_es():
+    from tedloc_mm.text import class_names_from_folders
+    names = builtin_class_names('imagenet_openai')
+    assert len(names) == 1000 and names[134] == 'crane bird' and names[517] == 'construction crane'
+    assert builtin_class_names('imagenet')[134] == builtin_class_names('imagenet')[517] == 'crane'
+    assert resolve_templates('clip_es') == ['a clean origami {}.']
+    openai = resolve_templates('openai_imagenet')
+    assert len(openai) == 80 and openai[0] == 'a bad photo of a {}.'
+    ids = ['002.Laysan_Albatross/b.jpg', '001.Black_footed_Albatross/a.jpg',
+           '001.Black_footed_Albatross/c.jpg']
+    assert class_names_from_folders(ids, [1, 0, 0]) == ['Black footed Albatross',
+                                                         'Laysan Albatross']
+    with pytest.raises(ValueError, match='two folders'):
+        class_names_from_folders(ids, [1, 0, 1])
+    with pytest.raises(ValueError, match=r'class\(es\) \[1\]'):
+        class_names_from_folders(ids[1:], [0, 2])

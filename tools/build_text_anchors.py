@@ -6,6 +6,9 @@ Examples:
       --checkpoint /models/open_clip_vit_l14.bin --templates cub --out anchors/cub_vit-l-14.pth
   python tools/build_text_anchors.py --class-file data/ilsvrc/class_names.txt \
       --model ViT-H-14 --checkpoint /models/open_clip_vit_h14.bin --out anchors/ilsvrc_vit-h-14.pth
+  # OpenAI's own archive (the file CLIP-ES uses); the architecture comes from the file
+  python tools/build_text_anchors.py --classes imagenet_openai --model ViT-B-16 \
+      --checkpoint /models/ViT-B-16.pt --templates openai_imagenet --out anchors/ilsvrc_vit-b-16.pth
   # offline demo only: random text tower, loud warning, anchors without semantics
   python tools/build_text_anchors.py --classes cub --model ViT-B-32 --random-init --out /tmp/a.pth
 
@@ -22,22 +25,26 @@ import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imp
 from tedloc_mm.text import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
                             read_class_names, resolve_templates, save_anchor_file)
 from tedloc_mm.text.anchor_file import RANDOM_INIT  # noqa: E402
+from tedloc_mm.text.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--class-file', help='text file, one class name per line, index order')
-    src.add_argument('--classes', choices=['cub', 'imagenet', 'ilsvrc'],
-                     help="MMPretrain's built-in class list")
+    src.add_argument('--classes', choices=list(BUILTIN_CLASS_LISTS),
+                     help="a built-in class list: MMPretrain's cub / imagenet names, or "
+                     "imagenet_openai (OpenAI's readable ImageNet names)")
     p.add_argument('--model', default='ViT-L-14', help='open_clip architecture name')
-    p.add_argument('--checkpoint', help='local open_clip checkpoint file')
+    p.add_argument('--checkpoint', help='local CLIP file: an open_clip checkpoint or an OpenAI '
+                   'TorchScript archive (e.g. ViT-B-16.pt)')
     p.add_argument('--random-init', action='store_true',
                    help='random text tower (offline demo only; anchors are meaningless)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the --random-init weights (same seed, same anchors)')
     p.add_argument('--templates', nargs='+', default=['ensemble'],
-                   help="a named set (single, ensemble, cub) or templates containing '{}'")
+                   help="a named set (single, ensemble, cub, clip_es, openai_imagenet) or "
+                   "templates containing '{}'")
     p.add_argument('--out', required=True, help='anchor file to write (.pth)')
     return p.parse_args(argv)
 

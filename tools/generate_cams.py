@@ -2,8 +2,10 @@
 
 Two sources (subcommands):
 
-* ``clip-es``: CLIP-ES style Grad-CAM of an open_clip model from a local checkpoint,
-  class prompt against background prompts (``tedloc_mm/pseudo_labels/clip_es_cam.py``);
+* ``clip-es``: CLIP-ES Grad-CAM (softmax target against background prompts, CAA
+  refinement, optional multi-scale) of a CLIP ViT from a local file: OpenAI's
+  ``ViT-B-16.pt`` TorchScript archive or an open_clip checkpoint
+  (``tedloc_mm/pseudo_labels/clip_es_cam.py``; every option below, defaults = CLIP-ES);
 * ``classifier``: Grad-CAM of any MMPretrain classifier (config + checkpoint) for the
   ground-truth class (``tedloc_mm/pseudo_labels/classifier_cam.py``).
 
@@ -14,7 +16,7 @@ shard of the store; run n processes, on one or several machines sharing the fold
 Examples::
 
     python tools/generate_cams.py clip-es --model ViT-B-16 \
-        --checkpoint weights/open_clip_vit_b16.bin \
+        --checkpoint checkpoints/clip/ViT-B-16.pt \
         --data-root data/CUB_200_2011/images --metadata-root data/CUB_200_2011/metadata \
         --split train --out data/CUB_200_2011/cams_clip_es --batch-size 32 --device cuda
 
@@ -29,6 +31,7 @@ import tedloc_mm  # noqa: F401  (compat patches before open_clip / mmpretrain.mo
 from tedloc_mm.datasets import WSOLDataset
 from tedloc_mm.pseudo_labels.generation import (clip_preprocess, generate_cams,
                                                 mmpretrain_preprocess, parse_shard)
+from tedloc_mm.text.prompts import BUILTIN_CLASS_LISTS
 
 
 def add_common(p):
@@ -54,12 +57,35 @@ def add_common(p):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='source', required=True)
-    p = sub.add_parser('clip-es', help='CLIP-ES Grad-CAM of an open_clip model')
-    p.add_argument('--model', required=True, help='open_clip model name, e.g. ViT-B-16')
-    p.add_argument('--checkpoint', required=True, help='local open_clip checkpoint file')
-    p.add_argument('--templates', nargs='+', default=None,
-                   help="prompt templates with {} (default: 'a clean origami {}.')")
-    p.add_argument('--background-words', nargs='+', default=None)
+    p = sub.add_parser('clip-es', help='CLIP-ES Grad-CAM of a CLIP ViT')
+    p.add_argument('--model', required=True, help='open_clip model name, e.g. ViT-B-16 (for '
+                   'an OpenAI archive: checked against the file)')
+    p.add_argument('--checkpoint', required=True, help='local CLIP file: OpenAI TorchScript '
+                   'archive (ViT-B-16.pt) or open_clip checkpoint')
+    p.add_argument('--templates', nargs='+', default=['clip_es'],
+                   help="a named set (clip_es = 'a clean origami {}.', the default; single, "
+                   'ensemble, openai_imagenet, ...) or templates with {}')
+    p.add_argument('--background-words', nargs='+', default=None,
+                   help="background prompts (default: CLIP-ES's 25 words)")
+    p.add_argument('--class-list', default=None, choices=['folders', *BUILTIN_CLASS_LISTS],
+                   help='class names instead of the metadata class_names.txt: the image '
+                   "folders' names (CUB) or a built-in list (imagenet_openai: OpenAI's "
+                   'readable ImageNet names)')
+    p.add_argument('--softmax-over', choices=['label', 'all'], default='label',
+                   help='Grad-CAM target: softmax of the label among [label, background] '
+                   '(CLIP-ES, default) or among all classes and background')
+    p.add_argument('--image-pool', choices=['patch_mean', 'cls'], default='patch_mean',
+                   help="image embedding of the logits: mean of the patch tokens (CLIP-ES, "
+                   "default) or CLIP's class token")
+    p.add_argument('--no-refine', action='store_true',
+                   help='skip the CAA attention-affinity refinement (CLIP-ES refines)')
+    p.add_argument('--attn-layers', type=int, default=8,
+                   help='CAA: last layers whose attention is averaged (default 8)')
+    p.add_argument('--box-threshold', type=float, default=0.4,
+                   help='CAA: box-mask threshold on the Grad-CAM (default 0.4)')
+    p.add_argument('--scales', type=float, nargs='+', default=[1.0],
+                   help='input scales averaged (default 1.0 only)')
+    p.add_argument('--flip', action='store_true', help='also average horizontally flipped inputs')
     add_common(p)
     p = sub.add_parser('classifier', help='Grad-CAM of an MMPretrain classifier')
     p.add_argument('config', help='MMPretrain config of the classifier')
@@ -71,7 +97,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     names_file = args.class_names
-    if names_file is None and args.source == 'classifier':
+    if names_file is None and (args.source == 'classifier' or getattr(args, 'class_list', None)):
         default = osp.join(args.metadata_root or osp.join(args.data_root, 'metadata'),
                            'class_names.txt')
         names_file = default if osp.isfile(default) else False
@@ -81,16 +107,28 @@ def main(argv=None):
     items = [(d['img_id'], d['img_path'], d['gt_label']) for d in dataset.data_list]
 
     if args.source == 'clip-es':
-        from tedloc_mm.pseudo_labels.clip_es_cam import (BACKGROUND_WORDS, DEFAULT_TEMPLATES,
-                                                         CLIPESGradCAM, build_open_clip)
-        model, tokenizer = build_open_clip(args.model, args.checkpoint, args.device)
-        kwargs = dict(templates=args.templates or DEFAULT_TEMPLATES,
-                      background_words=args.background_words or BACKGROUND_WORDS)
+        from tedloc_mm.pseudo_labels.clip_es_cam import (BACKGROUND_WORDS, CLIPESGradCAM,
+                                                         build_open_clip)
+        from tedloc_mm.text import (builtin_class_names, class_names_from_folders,
+                                    clip_image_mean_std, resolve_templates)
         if args.target_layer:
-            kwargs['target_layer'] = args.target_layer
-        cam_fn = CLIPESGradCAM(model, tokenizer, dataset.metainfo['classes'], **kwargs)
-        cfg = model.visual.preprocess_cfg
-        preprocess = clip_preprocess(cfg['mean'], cfg['std'])
+            raise ValueError('--target-layer does not apply to clip-es: the Grad-CAM layer is '
+                             "the last block's attention input (CLIP-ES's)")
+        if args.class_list == 'folders':
+            names = class_names_from_folders([it[0] for it in items], [it[2] for it in items])
+        elif args.class_list:
+            names = builtin_class_names(args.class_list)
+        else:
+            names = dataset.metainfo['classes']
+        model, tokenizer = build_open_clip(args.model, args.checkpoint, args.device)
+        spec = args.templates[0] if len(args.templates) == 1 else args.templates
+        cam_fn = CLIPESGradCAM(
+            model, tokenizer, names, templates=resolve_templates(spec),
+            background_words=args.background_words or BACKGROUND_WORDS,
+            softmax_over=args.softmax_over, image_pool=args.image_pool,
+            refine=not args.no_refine, attn_layers=args.attn_layers,
+            box_threshold=args.box_threshold, scales=args.scales, flip=args.flip)
+        preprocess = clip_preprocess(*clip_image_mean_std(model))
         native = getattr(model.visual, 'image_size', None)
     else:
         from tedloc_mm.pseudo_labels.classifier_cam import (ClassifierGradCAM,

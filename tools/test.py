@@ -2,6 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json]
                                            [--cfg-options k=v ...] [--launcher ...]
+CHECKPOINT ``none``: no checkpoint, for models that load their own weights from the config
+(the zero-shot CLIP localizers of configs/clip/).
 Distributed: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args...] (CPU processes use gloo).
 """
 import argparse
@@ -19,7 +21,8 @@ from tedloc_mm.utils import build_runner_config
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (evaluate) a tedloc_mm model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help="checkpoint file, or 'none' for models whose "
+                        'weights come from the config (configs/clip/)')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='write the metrics to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -32,10 +35,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    no_ckpt = args.checkpoint.lower() == 'none'
+    if not no_ckpt and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if no_ckpt else args.checkpoint
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

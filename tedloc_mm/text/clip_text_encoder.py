@@ -1,10 +1,10 @@
 """Class-text embeddings from an open_clip text tower loaded from a local file."""
-import os.path as osp
-import warnings
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+
+from .clip_checkpoint import load_clip
 
 RANDOM_INIT_WARNING = (
     '\n' + '!' * 78 + '\n'
@@ -15,34 +15,19 @@ RANDOM_INIT_WARNING = (
 
 def load_text_model(model_name: str, checkpoint: Optional[str] = None,
                     random_init: bool = False, seed: int = 0):
-    """An open_clip model (for its text tower) and its tokenizer, without network.
+    """A CLIP model (for its text tower) and its tokenizer, without network.
 
     Args:
         model_name: open_clip architecture name, e.g. ``'ViT-L-14'``.
-        checkpoint: local open_clip checkpoint file (required unless random_init).
+        checkpoint: local file: an OpenAI CLIP TorchScript archive (``ViT-B-16.pt``) or
+            an open_clip checkpoint (required unless random_init); see
+            :mod:`tedloc_mm.text.clip_checkpoint`.
         random_init: allow random weights (warns loudly).
         seed: seed of the random weights (``random_init`` only), so that a rerun of
             the demo builds the same anchors.
     """
-    import open_clip  # after `import tedloc_mm` (torchvision workaround)
-    if model_name not in open_clip.list_models():
-        raise ValueError(f'unknown open_clip model {model_name!r}')
-    if checkpoint is None:
-        if not random_init:
-            raise ValueError('a local open_clip checkpoint is required (--checkpoint); '
-                             'nothing is downloaded. For an offline demo only, pass '
-                             '--random-init to use random weights.')
-        warnings.warn(RANDOM_INIT_WARNING, stacklevel=2)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = open_clip.create_model(model_name, pretrained=None)
-    else:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'open_clip checkpoint {checkpoint!r} does not exist '
-                                    f'(a local file is needed; nothing is downloaded)')
-        model = open_clip.create_model(model_name, pretrained=checkpoint)
-    model.eval()
-    return model, open_clip.get_tokenizer(model_name)
+    return load_clip(model_name, checkpoint, random_init=random_init, seed=seed,
+                     random_init_warning=RANDOM_INIT_WARNING)
 
 
 @torch.no_grad()

@@ -61,5 +61,11 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, metadata_root=metadata_root,
                  split='test', pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='WSOLMetric')
+# Paper §4.1: "Generated localization maps were evaluated at a resolution of 256x256
+# pixels": every map (224 px here) is resized bicubically to 256 x 256 and the GT boxes
+# are rescaled from the original image to 256 x 256 (int truncation). The map's own
+# size instead: --cfg-options test_evaluator.eval_size=224 (val_evaluator for the
+# checkpoint selection during training).
+eval_size = 256
+val_evaluator = dict(type='WSOLMetric', eval_size=eval_size)
 test_evaluator = val_evaluator
