@@ -36,7 +36,6 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -44,6 +43,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from tedloc_mm.datasets.image_io import read_image
 from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
 from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
@@ -54,8 +54,8 @@ from .cam_threshold import resolve_cam_threshold
 ImageInput = Union[str, np.ndarray]
 
 #: test-pipeline steps that read files or annotations an arbitrary image does not have
-_DROPPED_TRANSFORMS = ('LoadImageFromFile', 'LoadWSOLAnnotations', 'LoadCAM',
-                       'PseudoLabelSampler', 'LoadAnnotations')
+_DROPPED_TRANSFORMS = ('LoadImageFromFile', 'LoadWSOLImage', 'LoadWSOLAnnotations',
+                       'LoadCAM', 'PseudoLabelSampler', 'LoadAnnotations')
 #: PackWSOLInputs needs a label and an id; at inference MMPretrain's PackInputs packs
 #: the image and these metainfo keys (those present) instead
 _PACK_TRANSFORMS = ('PackWSOLInputs', 'PackInputs')
@@ -98,11 +98,7 @@ def load_image(item: ImageInput, index: int = 0) -> dict:
     **BGR** array (as OpenCV / MMCV give; gray (H, W) arrays are expanded) ->
     the pipeline's input dict."""
     if isinstance(item, str):
-        if not osp.isfile(item):
-            raise FileNotFoundError(f'image not found: {item}')
-        img = mmcv.imread(item, flag='color', channel_order='bgr')
-        if img is None:
-            raise ValueError(f'cannot decode image file: {item}')
+        img = read_image(item)  # FileNotFoundError / ImageReadError naming the file
         img_id, img_path = item, item
     elif isinstance(item, np.ndarray):
         img = item
