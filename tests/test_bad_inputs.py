@@ -150,7 +150,10 @@ def test_metadata_errors_name_file_and_line(tmp_path, case):
         where, words = ':2:', 'expected 3 comma-separated fields'
     else:  # two names, a label 2 on line 1
         path = edit_line(root, 'class_labels.txt', 1, 'a/img0.png,2')
-        where, words = ':1:', 'unknown class 2'
+        names = osp.join(root, 'metadata', 'class_names.txt')
+        where = ':1:'
+        words = f"unknown class 2 for 'a/img0.png' (expected 0 <= label < 2, the number " \
+                f'of names in {names})'
     with pytest.raises(WSOLMetadataError) as e:
         dataset(root)
     assert str(e.value).startswith(path + (where or ':')), str(e.value)

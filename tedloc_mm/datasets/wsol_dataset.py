@@ -121,7 +121,8 @@ class WSOLDataset(BaseDataset):
         split_dir = osp.join(self.metadata_root, self.split)
         infos = read_wsol_split(split_dir, num_classes=len(classes) if classes else None,
                                 box_policy=self.box_policy,
-                                localization_files=self.localization_files)
+                                localization_files=self.localization_files,
+                                class_names_file=self.class_names_file or None)
         data_list, missing = [], []
         for info in infos:
             info['img_path'] = osp.join(self.data_root, info['img_id'])
