@@ -158,22 +158,98 @@ def patch_mmcv_ops() -> bool:
 # --------------------------------------------------------------------------- #
 # 3. Runner checkpoints under torch.load(weights_only=True)
 # --------------------------------------------------------------------------- #
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be loaded; the message names the file and the
+    likely cause (truncated download, wrong format)."""
+
+    def __init__(self, filename: str, reason: str):
+        self.filename, self.reason = filename, reason
+        super().__init__(f'cannot load checkpoint {filename}: {reason}')
+
+    def __reduce__(self):
+        return type(self), (self.filename, self.reason)
+
+
+_CUT = 'an interrupted download or copy? compare its size with the source'
+
+
+def diagnose_checkpoint(filename: str, error: BaseException = None):
+    """Why ``torch.load`` could not read ``filename``, from the file itself; ``None``
+    when the file looks like a whole PyTorch checkpoint (the error is then about its
+    content, e.g. CUDA tensors on a CPU-only machine)."""
+    import zipfile
+    size = osp.getsize(filename)
+    if size == 0:
+        return f'0-byte file ({_CUT})'
+    with open(filename, 'rb') as f:
+        head = f.read(64)
+    if head.startswith(b'PK'):  # torch >= 1.6 saves a zip archive
+        try:
+            with zipfile.ZipFile(filename) as zf:
+                names = zf.namelist()
+                if not any(n.endswith('/data.pkl') for n in names):
+                    return (f'a zip archive, but not a PyTorch checkpoint (no '
+                            f'<name>/data.pkl; it holds {names[:3]})')
+                bad = zf.testzip()  # reads every member: only on this failure path
+        except (zipfile.BadZipFile, EOFError, OSError):
+            return (f'truncated: a zip archive (as torch.save writes) without its '
+                    f'central directory at the end; {size} bytes ({_CUT})')
+        if bad is not None:
+            return f'damaged: member {bad!r} fails its CRC check ({_CUT})'
+        return None
+    if head[:1] == b'\x80':  # a pickle: the legacy (torch < 1.6) format
+        cause = ('truncated: it ends early' if isinstance(error, EOFError)
+                 or 'truncated' in str(error) else 'truncated or damaged')
+        return (f'a legacy (pickle, torch < 1.6) PyTorch checkpoint that torch cannot '
+                f'read ({type(error).__name__}: {error}): {cause}; {size} bytes ({_CUT})')
+    n = int.from_bytes(head[:8], 'little')
+    if head[8:9] == b'{' and n > 0:
+        whole = 8 + n <= size
+        return (f'a safetensors file that torch.load cannot read '
+                f'({"damaged tensor data?" if whole else "truncated: its header is cut"};'
+                f' {size} bytes, {_CUT})')
+    if head.startswith(b'version https://git-lfs'):
+        return 'a Git LFS pointer, not the weights (run `git lfs pull`)'
+    stripped = head.lstrip()
+    if stripped[:1] in (b'<', b'{', b'['):
+        return (f'a text file (HTML / XML / JSON), not a checkpoint: a failed download '
+                f'that saved an error page? It starts with {head[:32]!r}')
+    return (f'not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle '
+            f'nor safetensors; it starts with {head[:16]!r})')
+
+
 def load_local_checkpoint(filename, map_location=None):
-    """MMEngine's local checkpoint loader, for torch >= 2.6.
+    """MMEngine's local checkpoint loader, for torch >= 2.6, with clear errors.
 
     Tries ``weights_only=True`` first (plain state dicts, converted backbones);
     a Runner checkpoint (message hub, NumPy scalars, HistoryBuffer objects) is
     then re-read with ``weights_only=False``, which is what MMEngine was written
     for: only load checkpoints you trust, as with any pickle.
+
+    A file that cannot be read raises :class:`FileNotFoundError` (missing) or
+    :class:`CheckpointReadError` naming the file and, from the file's own bytes
+    (:func:`diagnose_checkpoint`), the likely cause: 0 bytes, truncated (a zip
+    archive without its end, a pickle that ends early), a zip of something else,
+    a Git LFS pointer, an HTML page, an unknown format. Without this, a truncated
+    file gives torch's ``OSError: [Errno 22] Invalid argument`` and an empty one
+    ``EOFError``, neither naming the file. Every checkpoint read of tedloc_mm goes
+    through here: ``load_from``, ``--resume``, ``tools/test.py``, ``init_localizer``,
+    the EVA backbone's ``checkpoint``, ``tools/model_converters/lean_checkpoint.py``.
     """
     import torch
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        try:
+            return torch.load(filename, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError:
+            return torch.load(filename, map_location=map_location, weights_only=False)
+    except Exception as e:  # noqa: B902  (re-raised below, naming the file)
+        reason = diagnose_checkpoint(filename, e)
+        if reason is None:
+            reason = f'{type(e).__name__}: {e}'
+        raise CheckpointReadError(filename, reason) from e
 
 
 def patch_checkpoint_loading() -> bool:

@@ -9,9 +9,11 @@ Two sources (subcommands):
 * ``classifier``: Grad-CAM of any MMPretrain classifier (config + checkpoint) for the
   ground-truth class (``tedloc_mm/pseudo_labels/classifier_cam.py``).
 
-Resumable (ids already in the store are skipped) and shardable: ``--shard i/n`` (or
-torchrun's RANK / WORLD_SIZE) makes this process do every n-th image and write its own
-shard of the store; run n processes, on one or several machines sharing the folder.
+Resumable (ids already in the store are skipped; a run killed at any point, SIGKILL
+included, resumes to a byte-identical store, the interrupted batch recomputed whole) and
+shardable: ``--shard i/n`` (or torchrun's RANK / WORLD_SIZE) makes this process do every
+n-th image and write its own shard of the store; run n processes, on one or several
+machines sharing the folder. An unreadable image stops the run with an error naming it.
 
 Examples::
 

@@ -41,13 +41,13 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 
+from tedloc_mm.datasets.image_io import read_image
 from tedloc_mm.evaluation import boxes_at_threshold, prepare_map
 from tedloc_mm.registry import TRANSFORMS
 from tedloc_mm.text.anchor_file import load_anchor_file
@@ -55,8 +55,8 @@ from tedloc_mm.text.anchor_file import load_anchor_file
 ImageInput = Union[str, np.ndarray]
 
 #: test-pipeline steps that read files or annotations an arbitrary image does not have
-_DROPPED_TRANSFORMS = ('LoadImageFromFile', 'LoadWSOLAnnotations', 'LoadCAM',
-                       'PseudoLabelSampler', 'LoadAnnotations')
+_DROPPED_TRANSFORMS = ('LoadImageFromFile', 'LoadWSOLImage', 'LoadWSOLAnnotations',
+                       'LoadCAM', 'PseudoLabelSampler', 'LoadAnnotations')
 #: PackWSOLInputs needs a label and an id; at inference MMPretrain's PackInputs packs
 #: the image and these metainfo keys (those present) instead
 _PACK_TRANSFORMS = ('PackWSOLInputs', 'PackInputs')
@@ -99,11 +99,7 @@ def load_image(item: ImageInput, index: int = 0) -> dict:
     **BGR** array (as OpenCV / MMCV give; gray (H, W) arrays are expanded) ->
     the pipeline's input dict."""
     if isinstance(item, str):
-        if not osp.isfile(item):
-            raise FileNotFoundError(f'image not found: {item}')
-        img = mmcv.imread(item, flag='color', channel_order='bgr')
-        if img is None:
-            raise ValueError(f'cannot decode image file: {item}')
+        img = read_image(item)  # FileNotFoundError / ImageReadError naming the file
         img_id, img_path = item, item
     elif isinstance(item, np.ndarray):
         img = item

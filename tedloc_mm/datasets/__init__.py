@@ -1,4 +1,5 @@
 """WSOL datasets (wsolevaluation metadata format) and their transforms."""
+from .image_io import ImageReadError, MissingImageError, decode_image, read_image  # noqa: F401
 from .transforms import *  # noqa: F401,F403
 from .wsol_dataset import (CUBWSOLDataset, ILSVRCWSOLDataset, OpenImagesWSOLDataset,
                            WSOLDataset)

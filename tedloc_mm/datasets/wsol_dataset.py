@@ -13,13 +13,24 @@ For the metadata shipped with ``wsolevaluation`` set
 and give a ``class_names_file``.
 """
 import os.path as osp
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from tedloc_mm.registry import DATASETS
+from .image_io import ImageReadError
 from .wsol_metadata import LOCALIZATION_FILES, read_class_names, read_wsol_split
+
+BAD_IMAGE_POLICIES = ('error', 'skip')
+
+
+def _loader_share() -> int:
+    """How many processes split one pass over the data set: ranks x DataLoader workers."""
+    from mmengine.dist import get_world_size
+    from torch.utils.data import get_worker_info
+    info = get_worker_info()
+    return get_world_size() * (info.num_workers if info is not None else 1)
 
 
 @DATASETS.register_module()
@@ -50,6 +61,18 @@ class WSOLDataset(BaseDataset):
             missing, counted and logged, instead of failing. Default False.
         localization_files (tuple[str]): optional box / mask files of a split, read
             when present (see :mod:`.wsol_metadata`).
+        bad_image_policy (str): what an image file that cannot be read (missing,
+            0-byte, truncated, not an image: an
+            :class:`~tedloc_mm.datasets.image_io.ImageReadError` of the pipeline) does.
+            ``'error'`` (default): stop with that error, which names the file.
+            ``'skip'`` (training only): log the image id and the reason, count it,
+            and let MMEngine's ``BaseDataset.__getitem__`` draw another random image
+            (its refetch loop, at most ``max_refetch`` tries in a row).
+        max_bad_image_fraction (float): with ``'skip'``, raise once the distinct bad
+            images one loading process has met exceed this fraction of its share of
+            the data set. Counts are per process: each rank and each DataLoader worker
+            keeps its own, and its share is ``len(dataset) / (world_size x
+            num_workers)`` (what it loads per epoch). Default 0.001.
     """
 
     def __init__(self,
@@ -62,7 +85,22 @@ class WSOLDataset(BaseDataset):
                  check_images: bool = True,
                  skip_missing_images: bool = False,
                  localization_files=LOCALIZATION_FILES,
+                 bad_image_policy: str = 'error',
+                 max_bad_image_fraction: float = 0.001,
                  **kwargs):
+        if bad_image_policy not in BAD_IMAGE_POLICIES:
+            raise ValueError(f'bad_image_policy must be one of {BAD_IMAGE_POLICIES}, got '
+                             f'{bad_image_policy!r}')
+        if bad_image_policy == 'skip' and kwargs.get('test_mode'):
+            raise ValueError("bad_image_policy='skip' is a training policy: evaluation "
+                             'must see every image of its split (test_mode=True)')
+        if not 0 <= max_bad_image_fraction <= 1:
+            raise ValueError(f'max_bad_image_fraction must be in [0, 1], got '
+                             f'{max_bad_image_fraction}')
+        self.bad_image_policy = bad_image_policy
+        self.max_bad_image_fraction = max_bad_image_fraction
+        #: indices of the images this process found unreadable (skip policy)
+        self.bad_image_indices = set()
         self.localization_files = tuple(localization_files)
         self.split = split
         self.metadata_root = metadata_root or osp.join(data_root, 'metadata')
@@ -83,7 +121,8 @@ class WSOLDataset(BaseDataset):
         split_dir = osp.join(self.metadata_root, self.split)
         infos = read_wsol_split(split_dir, num_classes=len(classes) if classes else None,
                                 box_policy=self.box_policy,
-                                localization_files=self.localization_files)
+                                localization_files=self.localization_files,
+                                class_names_file=self.class_names_file or None)
         data_list, missing = [], []
         for info in infos:
             info['img_path'] = osp.join(self.data_root, info['img_id'])
@@ -107,6 +146,35 @@ class WSOLDataset(BaseDataset):
                                                     '(skip_missing_images=True)')
         self.num_skipped_images = len(missing)
         return data_list
+
+    def prepare_data(self, idx) -> Any:
+        """The pipeline's output for image ``idx``; ``None`` (MMEngine then draws another
+        image) when the image is unreadable and ``bad_image_policy='skip'``."""
+        if self.bad_image_policy == 'error':
+            return super().prepare_data(idx)
+        try:
+            return super().prepare_data(idx)
+        except ImageReadError as e:
+            self._count_bad_image(idx, e)
+            return None
+
+    def _count_bad_image(self, idx: int, error: ImageReadError):
+        self.bad_image_indices.add(idx)
+        n_bad = len(self.bad_image_indices)
+        share = len(self) / _loader_share()
+        limit = self.max_bad_image_fraction * share
+        MMLogger.get_current_instance().warning(
+            f'skipped unreadable image {error.img_id or error.path!r} ({error.reason}); '
+            f'{n_bad} bad image(s) in this process so far, limit {limit:g} '
+            f"(bad_image_policy='skip', max_bad_image_fraction="
+            f'{self.max_bad_image_fraction})')
+        if n_bad > limit:
+            raise RuntimeError(
+                f'{n_bad} unreadable images met by this loading process exceed '
+                f'max_bad_image_fraction={self.max_bad_image_fraction} of its share of '
+                f'{share:g} images of {self.data_root!r} (split {self.split!r}); the '
+                f'latest: {error}. Fix or remove the files, or raise the fraction.'
+            ) from error
 
 
 @DATASETS.register_module()

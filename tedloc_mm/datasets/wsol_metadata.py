@@ -80,8 +80,12 @@ def _parse_number(path, lineno, text, kind=float):
 def read_wsol_split(split_dir: str,
                     num_classes: Optional[int] = None,
                     box_policy: str = 'error',
-                    localization_files=LOCALIZATION_FILES) -> List[dict]:
+                    localization_files=LOCALIZATION_FILES,
+                    class_names_file: Optional[str] = None) -> List[dict]:
     """Read one split directory into a list of per-image dicts.
+
+    ``class_names_file`` (where ``num_classes`` comes from) is only named in the error
+    of a label outside ``[0, num_classes)``.
 
     Returns:
         list[dict]: in ``image_ids.txt`` order, each with ``img_id`` (str),
@@ -124,8 +128,9 @@ def read_wsol_split(split_dir: str,
             _fail(path, lineno, f'duplicate image id {img_id!r}')
         label = _parse_number(path, lineno, label, int)
         if label < 0 or (num_classes is not None and label >= num_classes):
+            source = f', the number of names in {class_names_file}' if class_names_file else ''
             _fail(path, lineno, f'unknown class {label} for {img_id!r} '
-                  f'(expected 0 <= label < {num_classes})')
+                  f'(expected 0 <= label < {num_classes}{source})')
         info['gt_label'] = label
 
     for path, lineno, (img_id, w, h) in rows_of_known_ids('image_sizes.txt', 3):

@@ -14,9 +14,15 @@ Directory layout::
     store/<shard>.ids         one image id per line; line i names row i
 
 Each writer process appends to its own shard, so several processes write one store
-without locks. A row is written and flushed before its id line, and a reader only
-trusts rows that have a complete id line, so a writer killed mid-row leaves at most
-an orphan row that the next writer of that shard truncates (resumable generation).
+without locks. A row is written and flushed before its id line (the index is written
+last), and a reader only trusts rows that have both their bytes and a complete id
+line, so a writer killed at any point (SIGKILL included: flushed bytes are in the
+OS's page cache) leaves at most an orphan row and a partial id line, which the next
+writer of that shard truncates (resumable generation; ``tests/test_cam_resume.py``
+kills ``tools/generate_cams.py`` between a row and its id line). ``meta.json`` is
+written to a temporary file and renamed (atomic). Files are not ``fsync``-ed: a
+killed process loses nothing flushed, a power loss may lose the last rows (the
+resumed run recomputes them).
 Readers ``np.memmap`` the shards (no copy; the OS page cache is shared by dataloader
 workers) and look ids up in a sorted NumPy bytes array (``searchsorted``), about 60 B
 per image of index memory instead of a Python dict's ~200 B.
@@ -103,7 +109,12 @@ class CAMStoreWriter:
         data_path = osp.join(root, shard + '.u8')
         ids_path = osp.join(root, shard + '.ids')
         ids = _read_ids(ids_path) if osp.isfile(ids_path) else []
-        # drop a partial id line and orphan rows left by an interrupted writer
+        # An interrupted writer leaves at most a partial id line and an orphan (or
+        # partial) row: keep the rows that have both their bytes and their id line.
+        # min(): never extend the data file with zero rows for ids whose bytes are
+        # missing (truncate() past the end pads with zeros).
+        n_rows = osp.getsize(data_path) // self.row_bytes if osp.isfile(data_path) else 0
+        ids = ids[:n_rows]
         with open(ids_path, 'ab') as f:
             f.truncate(sum(len(i.encode('utf-8')) + 1 for i in ids))
         with open(data_path, 'ab') as f:

@@ -1,7 +1,7 @@
 """The CAM generation loop: images of a WSOL split -> CAM store (batched, resumable,
 sharded over processes)."""
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Container, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -9,6 +9,7 @@ import torch
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader, Dataset
 
+from tedloc_mm.datasets.image_io import read_image
 from .cam_store import CAMStore, CAMStoreWriter, META_FILE
 
 
@@ -23,9 +24,7 @@ class _ImageList(Dataset):
 
     def __getitem__(self, i):
         img_id, path, label = self.items[i]
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise OSError(f'cannot read image {path} (id {img_id!r})')
+        img = read_image(path, img_id)  # ImageReadError naming file and id
         img = cv2.resize(img, (self.input_size, self.input_size),
                          interpolation=cv2.INTER_LINEAR)
         return img_id, torch.from_numpy(img).permute(2, 0, 1).contiguous(), label
@@ -44,14 +43,31 @@ def parse_shard(shard: Optional[str]) -> Tuple[int, int]:
     return i, n
 
 
-def pending_items(items: Sequence[Tuple[str, str, int]], store_root: str, shard: int,
-                  num_shards: int) -> List[Tuple[str, str, int]]:
-    """This shard's items (every ``num_shards``-th, from ``shard``) not yet stored."""
-    mine = list(items)[shard::num_shards]
+def _stored_ids(store_root: str) -> Container[str]:
+    """The ids already in the store (a :class:`CAMStore`: ~60 B per id, not a set's
+    ~100 B), or an empty set if there is no store yet."""
     if not os.path.isfile(os.path.join(store_root, META_FILE)):
-        return mine
-    store = CAMStore(store_root)
-    return [it for it in mine if it[0] not in store]
+        return frozenset()
+    return CAMStore(store_root)
+
+
+def pending_batches(items: Sequence[Tuple[str, str, int]], stored: Container[str],
+                    batch_size: int) -> List[Tuple[str, str, int]]:
+    """The batches of ``items`` (consecutive chunks of ``batch_size``) that hold an
+    item not in ``stored``, concatenated.
+
+    A resumed run recomputes the whole batch a killed run was in the middle of, so
+    every CAM is computed in the same batch as in an uninterrupted run: batched
+    kernels may round differently for other batch compositions, and a resumed store
+    is then byte-identical to an uninterrupted one (``tests/test_cam_resume.py``).
+    """
+    items = list(items)
+    out = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        if any(it[0] not in stored for it in chunk):
+            out.extend(chunk)
+    return out
 
 
 def generate_cams(cam_fn: Callable[[torch.Tensor, Sequence[int]], np.ndarray],
@@ -76,19 +92,22 @@ def generate_cams(cam_fn: Callable[[torch.Tensor, Sequence[int]], np.ndarray],
             ``part-i-of-n`` of the store.
     """
     i, n = shard
-    todo = pending_items(items, store_root, i, n)
+    mine = list(items)[i::n]
+    stored = _stored_ids(store_root)
+    n_todo = sum(it[0] not in stored for it in mine)
     logger = MMLogger.get_current_instance()
-    logger.info(f'CAM store {store_root}: shard {i}/{n} has {len(todo)} image(s) to do '
-                f'of {len(list(items)[i::n])}')
-    if not todo:
+    logger.info(f'CAM store {store_root}: shard {i}/{n} has {n_todo} image(s) to do '
+                f'of {len(mine)}')
+    if not n_todo:
         return 0
-    loader = DataLoader(_ImageList(todo, input_size), batch_size=batch_size,
+    batches = pending_batches(mine, stored, batch_size)
+    loader = DataLoader(_ImageList(batches, input_size), batch_size=batch_size,
                         num_workers=num_workers, shuffle=False)
     written = 0
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(todo), desc=f'CAMs {i}/{n}', unit='img')
+        bar = tqdm(total=n_todo, desc=f'CAMs {i}/{n}', unit='img')
     with CAMStoreWriter(store_root, f'part-{i}-of-{n}', resolution) as writer:
         for ids, imgs, labels in loader:
             x = preprocess(imgs.to(device))
@@ -96,11 +115,12 @@ def generate_cams(cam_fn: Callable[[torch.Tensor, Sequence[int]], np.ndarray],
             if cams.shape != (len(ids), input_size, input_size):
                 raise RuntimeError(f'CAM generator returned {cams.shape}, expected '
                                    f'{(len(ids), input_size, input_size)}')
-            for img_id, cam in zip(ids, cams):
+            new = [(img_id, cam) for img_id, cam in zip(ids, cams) if img_id not in stored]
+            for img_id, cam in new:
                 writer.write(img_id, cam)  # ValueError naming the id if non-finite
-            written += len(ids)
+            written += len(new)
             if bar is not None:
-                bar.update(len(ids))
+                bar.update(len(new))
     if bar is not None:
         bar.close()
     return written

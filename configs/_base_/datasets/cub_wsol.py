@@ -20,7 +20,7 @@ img_size = 224
 pseudo_label_stride = 4
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),  # BGR; the model's data_preprocessor converts to RGB
+    dict(type='LoadWSOLImage'),  # BGR; data_preprocessor converts to RGB
     dict(type='LoadCAM', cam_store=cam_store),
     # the wsolevaluation recipe: resize to 256 x 256, random 224 crop, horizontal flip;
     # each moves image, CAM and boxes together
@@ -34,7 +34,7 @@ train_pipeline = [
     dict(type='PackWSOLInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='LoadWSOLAnnotations'),  # checks image size; masks when the split has any
     dict(type='WSOLResize', scale=(img_size, img_size)),
     dict(type='PackWSOLInputs'),

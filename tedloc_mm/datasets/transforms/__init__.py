@@ -1,12 +1,12 @@
-"""WSOL transforms: loading (CAM, masks), geometry, pseudo-label sampling, packing."""
+"""WSOL transforms: loading (image, CAM, masks), geometry, pseudo-label sampling, packing."""
 from .formatting import PackWSOLInputs
 from .geometric import (WSOLRandomCrop, WSOLRandomFlip, WSOLRandomResizedCrop,
                         WSOLResize, crop_and_resize)
-from .loading import LoadCAM, LoadWSOLAnnotations
+from .loading import LoadCAM, LoadWSOLAnnotations, LoadWSOLImage
 from .pseudo_label_sampler import PseudoLabelSampler
 
 __all__ = [
-    'LoadCAM', 'LoadWSOLAnnotations', 'WSOLRandomFlip', 'WSOLResize',
+    'LoadWSOLImage', 'LoadCAM', 'LoadWSOLAnnotations', 'WSOLRandomFlip', 'WSOLResize',
     'WSOLRandomResizedCrop', 'WSOLRandomCrop', 'crop_and_resize', 'PseudoLabelSampler',
     'PackWSOLInputs'
 ]

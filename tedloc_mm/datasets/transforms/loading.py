@@ -1,19 +1,58 @@
-"""Loading transforms of the WSOL pipeline: the pseudo-label CAM and the masks."""
+"""Loading transforms of the WSOL pipeline: the image, the pseudo-label CAM, the masks."""
 import os.path as osp
+from typing import Optional
 
 import cv2
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, LoadImageFromFile
 
 from tedloc_mm.pseudo_labels.cam_store import open_cam_store
 from tedloc_mm.registry import TRANSFORMS
+from ..image_io import read_image
+
+
+@TRANSFORMS.register_module()
+class LoadWSOLImage(LoadImageFromFile):
+    """MMCV's ``LoadImageFromFile`` through :func:`tedloc_mm.datasets.image_io.read_image`.
+
+    Gives uint8 BGR (H, W, 3) for every image a WSOL data set holds (grayscale, RGBA,
+    16-bit, CMYK, a PNG named ``.jpg``; conversions in :mod:`..image_io`), and turns
+    every failure (missing, 0-byte, truncated, not an image) into
+    :class:`~tedloc_mm.datasets.image_io.ImageReadError` naming the file and the image
+    id. The dataset's ``bad_image_policy`` decides whether that error stops the run or
+    the image is skipped (see :class:`~tedloc_mm.datasets.WSOLDataset`).
+
+    Required keys: ``img_path``; optional ``img_id``. Added keys: ``img``,
+    ``img_shape``, ``ori_shape``.
+
+    Args:
+        to_float32 (bool): float32 instead of uint8 pixels. Default False.
+        backend_args (dict, optional): MMEngine file backend, as in MMCV's transform.
+    """
+
+    def __init__(self, to_float32: bool = False, backend_args: Optional[dict] = None):
+        super().__init__(to_float32=to_float32, backend_args=backend_args)
+
+    def transform(self, results: dict) -> dict:
+        img = read_image(results['img_path'], results.get('img_id'),
+                         backend_args=self.backend_args)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
+                f'backend_args={self.backend_args})')
 
 
 @TRANSFORMS.register_module()
 class LoadCAM(BaseTransform):
     """Read the image's pseudo-label CAM from a CAM store and resize it onto the image.
 
-    Must follow ``LoadImageFromFile`` and precede every geometric transform: the stored
+    Must follow ``LoadWSOLImage`` and precede every geometric transform: the stored
     CAM covers the whole original image, and is resized bilinearly to the image's
     (H, W) so that the geometric transforms move it with the image.
 
@@ -47,7 +86,7 @@ class LoadWSOLAnnotations(BaseTransform):
 
     The masks follow ``wsolevaluation``: ``gt_mask`` is the union of the instance masks
     (pixel > 0), ``ignore_mask`` the ignore region (pixel > 0) minus ``gt_mask``; both
-    uint8 (H, W) at the original resolution. Must follow ``LoadImageFromFile``.
+    uint8 (H, W) at the original resolution. Must follow ``LoadWSOLImage``.
 
     Required keys: ``img``, ``img_id``; optional ``meta_size``, ``mask_paths``,
     ``ignore_path``. Added keys: ``gt_mask``, ``ignore_mask`` (when masks exist).
@@ -64,9 +103,7 @@ class LoadWSOLAnnotations(BaseTransform):
     def _read_mask(path, shape, img_id):
         if not osp.isfile(path):
             raise FileNotFoundError(f'mask of {img_id!r} not found: {path}')
-        mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise OSError(f'unreadable mask of {img_id!r}: {path}')
+        mask = read_image(path, img_id, flag='grayscale')  # ImageReadError naming it
         if mask.shape != tuple(shape):
             raise ValueError(f'mask {path} of {img_id!r} is {mask.shape}, '
                              f'its image {tuple(shape)}')
