@@ -210,9 +210,12 @@ class FrozenBackbone(BaseModule):
 
     # ------------------------------------------------------------------ forward
     def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:
-            self.encoder.train(False)  # MMPretrain's ViT.train returns None: no chaining
+        # frozen: this module and all below stay in eval mode. (Calls nn.Module.train
+        # directly per module: MMPretrain's ViT.train returns None, no chaining.)
+        mode = bool(mode) and not self.frozen
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
         return self
 
     def _maps(self, out) -> List[torch.Tensor]:
