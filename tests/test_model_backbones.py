@@ -227,3 +227,43 @@ def test_lean_checkpoint_and_init_localizer_with_a_frozen_backbone(tmp_path):
                   anchor_embeddings=torch.randn(K, D)))))
     loaded = init_localizer(cfg, ted)
     assert all(torch.equal(loaded.state_dict()[k], full[k]) for k in full)
+
+
+def _config_model(path, tmp_path=None):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    k, d = cfg.model.head.num_classes, cfg.model.head.in_channels
+    cfg.model.head.anchor_file = None
+    cfg.model.head.anchor_embeddings = torch.randn(k, d)
+    return cfg
+
+
+@pytest.mark.parametrize('path,checkpoint,stride,channels,mean', [
+    # random weights: building needs no file (the config names a local one)
+    ('configs/tedloc_convnext-b_cub.py', None, 32, 1024, 123.675),
+    # the packaged ImageNet weights, read from the installed package
+    ('configs/_base_/models/tedloc_efficientnet-lite0.py', 'packaged', 32, 1280, 127.5)])
+def test_configs_build_and_predict(path, checkpoint, stride, channels, mean):
+    cfg = _config_model(path)
+    if 'pseudo_label_stride' in cfg:  # the dataset base config's sampler stride
+        assert cfg.pseudo_label_stride == cfg.model.neck.out_stride
+    assert cfg.model.backbone.checkpoint not in (None, '')  # a real file in the config
+    cfg.model.backbone.checkpoint = checkpoint
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        model = MODELS.build(cfg.model)
+    # reads the packaged file; for the random one only the backbone's own init (not
+    # MMEngine's logged init of all 89 M ConvNeXt-B values: 25 s here)
+    model.backbone.init_weights()
+    assert model.data_preprocessor.mean.flatten()[0] == pytest.approx(mean)
+    assert (model.neck.in_channels, model.neck.in_stride) == (channels, stride)
+    model.eval()
+    size = 2 * stride
+    img = torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+    data = model.data_preprocessor(dict(inputs=[img], data_samples=[
+        DataSample(metainfo=dict(img_shape=(size, size)))]), False)
+    with torch.no_grad():
+        feat = model.backbone(data['inputs'])
+        out = model(**data, mode='predict')
+    assert feat.shape == (1, channels, 2, 2)  # measured == declared
+    assert out[0].pred_map.shape == (size, size) and torch.isfinite(out[0].pred_map).all()
+    assert out[0].pred_score.shape == (cfg.model.head.num_classes, )
