@@ -137,3 +137,26 @@ def test_lite_preprocessor_is_rgb_x_over_127_5_minus_1():
     img[0], img[1], img[2] = 0, 51, 255  # B, G, R as loaded by cv2
     x = pre(dict(inputs=[img]), False)['inputs'][0]
     torch.testing.assert_close(x[:, 0, 0], torch.tensor([1.0, 51 / 127.5 - 1, -1.0]))
+
+
+def test_frozen_backbone_inside_an_mmpretrain_classifier(classifier):
+    """FrozenBackbone(tuple_out=True) + GAP + LinearClsHead: the packaged ImageNet
+    classifier again (the stage-1 'frozen encoder + linear head' form)."""
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        clf = MODELS.build(dict(
+            type='ImageClassifier', data_preprocessor=LITE_PREPROCESSOR,
+            backbone=dict(type='FrozenBackbone', backbone=dict(type='EfficientNetLite'),
+                          checkpoint='packaged', tuple_out=True),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=1000, in_channels=1280)))
+    clf.backbone.init_weights()
+    sd = classifier.state_dict()
+    clf.head.fc.load_state_dict(dict(weight=sd['head.fc.weight'], bias=sd['head.fc.bias']))
+    clf.train()  # only the head would train: the encoder stays in eval mode
+    assert not clf.backbone.training and clf.head.training
+    imgs = [_center_crop_bgr(skdata.chelsea(), 96), _center_crop_bgr(skdata.coffee(), 96)]
+    with torch.no_grad():
+        got = torch.stack([d.pred_score for d in clf.test_step(dict(inputs=imgs))])
+        ref = torch.stack([d.pred_score for d in classifier.test_step(dict(inputs=imgs))])
+    torch.testing.assert_close(got, ref)
+    assert got[0].argmax() != got[1].argmax()  # each image its own score row

@@ -59,12 +59,16 @@ class FrozenBackbone(BaseModule):
             ``out_channels`` like :class:`EfficientNetLite`, a ViT's ``patch_size`` /
             ``embed_dims``), else measured by one dry forward at ``probe_size``.
         probe_size: side of the dry-forward input (224 = 16 * 14 = 7 * 32).
-        frozen: see above (False trains the backbone, for ablations).
+        frozen: see above (False trains the backbone, for ablations; Grad-CAM through
+            the encoder also needs it, as frozen activations carry no gradient).
+        tuple_out: return ``(map, )``, the form MMPretrain's necks and heads take
+            (``LinearClsHead`` reads ``feats[-1]``, which of a bare tensor is its last
+            sample): set it when this is the backbone of an ``ImageClassifier``.
 
     Forward:
         (B, 3, H, W) normalised images -> (B, out_channels, H / out_stride,
         W / out_stride) (rounded as the backbone rounds; exact when H and W are
-        multiples of ``out_stride``).
+        multiples of ``out_stride``), or a 1-tuple of it with ``tuple_out``.
     """
 
     #: attribute (and state-dict key: ``backbone.net.*`` in TeD-Loc) of the wrapped backbone
@@ -80,6 +84,7 @@ class FrozenBackbone(BaseModule):
                  out_channels: Optional[int] = None,
                  probe_size: int = 224,
                  frozen: bool = True,
+                 tuple_out: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if fuse not in _FUSES:
@@ -90,6 +95,7 @@ class FrozenBackbone(BaseModule):
         self.strict = strict
         self.fuse = fuse
         self.frozen = frozen
+        self.tuple_out = tuple_out
         if checkpoint == PACKAGED and not hasattr(encoder, 'packaged_checkpoint'):
             raise ValueError(f"checkpoint='packaged': {type(encoder).__name__} ships no "
                              'weights; give a local checkpoint file or None')
@@ -238,8 +244,10 @@ class FrozenBackbone(BaseModule):
                           F.interpolate(m, size=size, mode='bilinear', align_corners=False)
                           for m in maps], dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor]]:
         if self.frozen:
             with torch.no_grad():
-                return self._forward(x)
-        return self._forward(x)
+                out = self._forward(x)
+        else:
+            out = self._forward(x)
+        return (out, ) if self.tuple_out else out
