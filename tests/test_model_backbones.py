@@ -267,3 +267,15 @@ def test_configs_build_and_predict(path, checkpoint, stride, channels, mean):
     assert feat.shape == (1, channels, 2, 2)  # measured == declared
     assert out[0].pred_map.shape == (size, size) and torch.isfinite(out[0].pred_map).all()
     assert out[0].pred_score.shape == (cfg.model.head.num_classes, )
+
+
+def test_swin_is_measured_not_taken_for_a_vit():
+    """Swin has patch_embed and embed_dims like a ViT, but its stages downsample: the
+    dry forward finds stride 4 * 2^3 = 32 and 16 * 2^3 = 128 channels."""
+    swin = dict(type='SwinTransformer', img_size=SIZE, window_size=2, out_indices=(3, ),
+                arch=dict(embed_dims=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1]))
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        enc = FrozenBackbone(swin)
+    assert (enc.out_stride, enc.out_channels) == (32, 128)
+    with torch.no_grad():
+        assert enc(torch.zeros(1, 3, SIZE, SIZE)).shape == (1, 128, 2, 2)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
+from mmpretrain.models.backbones import VisionTransformer
 
 from tedloc_mm.registry import MODELS
 from ..utils.eva_checkpoint import _unwrap
@@ -131,7 +132,9 @@ class FrozenBackbone(BaseModule):
         enc = self.encoder
         if hasattr(enc, 'out_strides') and hasattr(enc, 'out_channels'):
             return self._fused(list(enc.out_strides), list(enc.out_channels))
-        if hasattr(enc, 'patch_embed') and hasattr(enc, 'embed_dims'):  # ViT
+        # a plain ViT (and EVA, BEiT, DeiT: subclasses) keeps its patch grid; a Swin
+        # (patch_embed and embed_dims too, but downsampling stages) is measured
+        if isinstance(enc, VisionTransformer):
             if getattr(enc, 'out_type', 'featmap') != 'featmap':
                 raise ValueError(f"{type(enc).__name__}: set out_type='featmap' (got "
                                  f'{enc.out_type!r}): TeD-Loc needs a feature map')
