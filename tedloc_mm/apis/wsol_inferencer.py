@@ -182,7 +182,16 @@ class WSOLInferencer(BaseInferencer):
             head.anchor_embeddings = ckpt['state_dict']['head.anchors'].float().clone()
 
     def _init_pipeline(self, cfg: Config) -> Callable:
-        return build_inference_pipeline(cfg)
+        # A model-only config (no test pipeline) still builds and loads: init_localizer
+        # users may only want the model; running images through it then raises.
+        try:
+            return build_inference_pipeline(cfg)
+        except KeyError as err:
+            reason = err.args[0]
+
+            def no_pipeline(_):
+                raise KeyError(reason)
+            return no_pipeline
 
     def _init_collate(self, cfg: Config) -> Callable:
         # the model's data preprocessor stacks the images; keep the samples a list
