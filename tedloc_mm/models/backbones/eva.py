@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.backbones import BEiTViT, ViTEVA02
 
 from tedloc_mm.registry import MODELS
+from ..utils.eva02_rope import use_eva02_rope
 from ..utils.eva_checkpoint import load_eva_weights
 
 #: MMPretrain's settings of the released EVA models (its ``eva*-p14_headless`` configs)
@@ -47,6 +48,9 @@ class FrozenEVA(BaseModule):
             only: testing or resuming a TeD-Loc checkpoint (which holds the backbone
             too) does not need this file.
         frozen: see above.
+        rope_ref_grid: EVA-02 only: the token grid of pretraining that RoPE positions
+            are scaled to (default ``img_size // patch_size``, 16 for EVA-02-L at 224 px).
+            The RoPE table is EVA-02's, not MMPretrain's (see ``models/utils/eva02_rope.py``).
         **kwargs: more arguments of the MMPretrain backbone.
 
     Forward:
@@ -61,6 +65,7 @@ class FrozenEVA(BaseModule):
                  patch_size: int = 14,
                  checkpoint: Optional[str] = None,
                  frozen: bool = True,
+                 rope_ref_grid: Optional[int] = None,
                  init_cfg=None,
                  **kwargs):
         super().__init__(init_cfg=init_cfg)
@@ -72,6 +77,8 @@ class FrozenEVA(BaseModule):
         cfg.update(arch=arch, img_size=img_size, patch_size=patch_size, out_type='featmap')
         vit_cls = ViTEVA02 if variant == 'eva02' else BEiTViT
         self.vit = vit_cls(**cfg)
+        if variant == 'eva02':
+            use_eva02_rope(self.vit, rope_ref_grid or img_size // patch_size)
         self.variant = variant
         self.patch_size = patch_size
         self.embed_dims = self.vit.embed_dims
