@@ -17,28 +17,55 @@ own generator (same seed, or seed + rank with ``randomness.diff_rank_seed``), so
 draws for image p1 what the 1-process run draws for image p0: the pseudo-labels are
 equally distributed but not the same, and weights differ by more than rounding.
 """
+import json
+import os
 import os.path as osp
+import subprocess
 
-from test_tools import CONFIG, _data_opts, _make_folder_dataset, _run, _state
+import pytest
+
+from test_tools import CONFIG, _data_opts, _make_folder_dataset, _state
 
 SEEDED = ['randomness.seed=0', 'train_dataloader.sampler.seed=0']
+# --auto-scale-lr against a base batch of 8: lr x 4 / 8 in both runs, if the total batch
+# counts the processes (2 x 2) as MMEngine's scale_lr does
+SCALED = ['--auto-scale-lr', '--no-validate', '--cfg-options', 'auto_scale_lr.base_batch_size=8']
+
+
+def _lrs(work_dir):
+    path = [osp.join(r, f) for r, _, fs in os.walk(work_dir) for f in fs
+            if f == 'scalars.json'][0]
+    return [s['lr'] for s in map(json.loads, open(path)) if 'lr' in s]
 
 
 def test_two_cpu_processes_train_what_one_does(tmp_path, repo_root, python_exe, free_port):
     data = str(tmp_path / 'data')
     _make_folder_dataset(data)
-    one = str(tmp_path / 'one')
-    _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', one, '--no-validate',
-          '--cfg-options', *_data_opts(data), *SEEDED, 'train_dataloader.batch_size=4'],
-         repo_root)
-    two = str(tmp_path / 'two')
-    proc = _run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', two,
-                 '--no-validate', '--cfg-options', *_data_opts(data), *SEEDED,
-                 'train_dataloader.batch_size=2'], repo_root,
-                extra_env={'PORT': str(free_port), 'PYTHON': python_exe})
-    # the run was distributed over 2 processes (MMEngine's environment report)
-    log = proc.stdout + proc.stderr
-    assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
+    one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1', PYTHON=python_exe,
+               PORT=str(free_port))
+    # both runs at once: most of their time is start-up (imports), which overlaps
+    runs = [
+        subprocess.Popen([python_exe, 'tools/train.py', CONFIG, '--work-dir', one, *SCALED,
+                          *_data_opts(data), *SEEDED, 'train_dataloader.batch_size=4'],
+                         cwd=repo_root, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True),
+        subprocess.Popen(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', two,
+                          *SCALED, *_data_opts(data), *SEEDED,
+                          'train_dataloader.batch_size=2'],
+                         cwd=repo_root, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)]
+    logs = [p.communicate(timeout=600)[0] for p in runs]
+    for p, log in zip(runs, logs):
+        assert p.returncode == 0, log[-5000:]
+    # the second run was distributed over 2 processes (MMEngine's environment report)
+    assert 'Distributed training: True' in logs[1] and 'GPU number: 2' in logs[1], \
+        logs[1][-3000:]
+    assert 'Distributed training: False' in logs[0]
+    # the lr was scaled to 0.05 x 4 / 8 in both (and by 0.1 at the milestone, iter 3)
+    for work_dir in (one, two):
+        lrs = _lrs(work_dir)
+        assert lrs == pytest.approx([0.025] * 3 + [0.0025] * 3), (work_dir, lrs)
     init = _state(osp.join(one, 'iter_2.pth'))
     a, b = _state(osp.join(one, 'iter_6.pth')), _state(osp.join(two, 'iter_6.pth'))
     assert a.keys() == b.keys()
