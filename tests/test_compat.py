@@ -1,5 +1,8 @@
 """Each workaround in tedloc_mm.compat: it acted here, it fixes what it says, it is idempotent."""
 import importlib
+import json
+import pickle
+import subprocess
 import sys
 
 import numpy as np
@@ -9,29 +12,111 @@ import torch
 from tedloc_mm import compat
 
 
+# Run in a fresh interpreter that never imports tedloc_mm: for each workaround, does
+# the thing it fixes break in this environment? (The order matters: torchvision last,
+# since a failed `import torchvision` leaves a half-imported package behind.)
+NEED_PROBE = r"""
+import json, os, pickle, socket, sys, tempfile
+import numpy as np
+import torch
+assert 'tedloc_mm' not in sys.modules
+out = {}
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, 'runner_style.pth')
+    torch.save({'meta': {'seed': np.int64(3)}}, path)
+    try:
+        torch.load(path, map_location='cpu')
+        out['checkpoint_loading'] = [False, '']
+    except pickle.UnpicklingError as e:
+        out['checkpoint_loading'] = [True, str(e)[:80]]
+with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                  MASTER_PORT=str(port))
+from mmengine.dist import init_dist
+try:
+    init_dist('pytorch', backend='gloo')
+    torch.distributed.destroy_process_group()
+    out['cpu_distributed_init'] = [False, '']
+except Exception as e:
+    out['cpu_distributed_init'] = [True, repr(e)[:200]]
+for name, module in (('mmcv_ops', 'mmcv.ops'), ('torchvision_ops', 'torchvision')):
+    try:
+        __import__(module)
+        out[name] = [False, '']
+    except Exception as e:
+        out[name] = [True, repr(e)[:200]]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope='module')
+def needed():
+    """Workaround name -> whether this environment breaks without it (measured)."""
+    proc = subprocess.run([sys.executable, '-c', NEED_PROBE], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {name: flag for name, (flag, _) in out.items()}, out
+
+
+def test_each_workaround_acted_exactly_where_needed(needed):
+    need, details = needed
+    assert set(need) == set(compat.APPLIED) == {'torchvision_ops', 'mmcv_ops',
+                                                'checkpoint_loading', 'cpu_distributed_init'}
+    assert compat.APPLIED == need, details
+
+
+def _patch_state():
+    from mmengine.dist import utils as dist_utils
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return dict(keep_alive=list(compat._KEEP_ALIVE), mmcv_ops=sys.modules.get('mmcv.ops'),
+                loader=CheckpointLoader._schemes.get(''),
+                init_dist=dist_utils._init_dist_pytorch)
+
+
 def test_apply_all_is_idempotent_and_reports():
-    before = dict(compat.APPLIED)
-    after = compat.apply_all()
-    assert set(after) == {'torchvision_ops', 'mmcv_ops', 'checkpoint_loading',
-                         'cpu_distributed_init'}
-    assert after == before  # a second application changes nothing
+    before_state, before = _patch_state(), dict(compat.APPLIED)
+    # each workaround, applied again, reports that it did nothing ...
+    for fn in (compat.patch_torchvision_ops, compat.patch_mmcv_ops,
+               compat.patch_checkpoint_loading, compat.patch_cpu_distributed_init):
+        assert fn() is False, fn.__name__
+    # ... and did nothing: the same objects are installed as after the first time
+    assert compat.apply_all() == before
+    after_state = _patch_state()
+    assert after_state.keys() == before_state.keys()
+    for key in before_state:
+        if key == 'keep_alive':
+            assert after_state[key] == before_state[key]
+        else:
+            assert after_state[key] is before_state[key], key
 
 
-def test_torchvision_imports_and_c_ops_raise_clearly():
+def test_torchvision_imports_and_c_ops_raise_clearly(needed):
     import torchvision
     from torchvision import transforms
     out = transforms.Resize((8, 8))(torch.rand(3, 16, 16))
     assert out.shape == (3, 8, 8)
-    if compat.APPLIED['torchvision_ops']:
-        with pytest.raises(RuntimeError, match='torchvision'):
-            torchvision.ops.nms(torch.rand(3, 4), torch.rand(3), 0.5)
+    # the op nms raises our clear error exactly where the workaround was needed
+    # (a working torchvision computes it: 2 boxes, the overlapping third suppressed).
+    # torch.ops.torchvision.nms is the schema the workaround declares;
+    # torchvision.ops.nms checks for the C extension first and raises its own message.
+    boxes = torch.tensor([[0., 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 9]])
+    try:
+        kept = torch.ops.torchvision.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+        clear_error = False
+        assert kept.tolist() == [0, 1]
+    except RuntimeError as e:
+        clear_error = 'torchvision wheel was built' in str(e)
+    assert clear_error == needed[0]['torchvision_ops']
     # open_clip, timm and mmpretrain.models import torchvision: all must work
     import mmpretrain.models  # noqa: F401
     import open_clip  # noqa: F401
     import timm  # noqa: F401
 
 
-def test_mmseg_modules_import_and_point_sample_is_mmcv_pure_python():
+def test_mmseg_modules_import_and_point_sample_is_mmcv_pure_python(needed):
     for name in ('mmseg.models', 'mmseg.datasets', 'mmseg.apis', 'mmseg.visualization'):
         importlib.import_module(name)
     from mmcv.ops import point_sample
@@ -40,13 +125,16 @@ def test_mmseg_modules_import_and_point_sample_is_mmcv_pure_python():
     points = torch.tensor([[[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]])
     out = point_sample(feats, points, align_corners=False)
     assert torch.allclose(out.flatten(), torch.tensor([0., 1., 2., 3.]))
-    if compat.APPLIED['mmcv_ops']:
-        from mmcv.ops import sigmoid_focal_loss
-        with pytest.raises(RuntimeError, match='compiled MMCV ops'):
-            sigmoid_focal_loss(torch.rand(2, 3), torch.tensor([0, 1]), 2.0, 0.25)
+    from mmcv.ops import sigmoid_focal_loss
+    try:
+        sigmoid_focal_loss(torch.rand(2, 3), torch.tensor([0, 1]), 2.0, 0.25)
+        clear_error = False
+    except RuntimeError as e:
+        clear_error = 'compiled MMCV ops' in str(e)
+    assert clear_error == needed[0]['mmcv_ops']
 
 
-def test_runner_style_checkpoint_loads(tmp_path):
+def test_runner_style_checkpoint_loads(tmp_path, needed):
     """A checkpoint holding NumPy objects (like a Runner's message hub) loads."""
     from mmengine.logging import HistoryBuffer
     from mmengine.runner.checkpoint import CheckpointLoader
@@ -59,10 +147,13 @@ def test_runner_style_checkpoint_loads(tmp_path):
     ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
     assert ckpt['meta']['seed'] == 3
-    if compat.APPLIED['checkpoint_loading']:
-        # without the workaround torch >= 2.6 refuses this file
-        with pytest.raises(Exception, match='[Ww]eights only load failed'):
-            torch.load(path, map_location='cpu')
+    # torch's own default refuses this file exactly where the workaround was needed
+    try:
+        torch.load(path, map_location='cpu')
+        refused = False
+    except pickle.UnpicklingError as e:
+        refused = 'Weights only load failed' in str(e)
+    assert refused == needed[0]['checkpoint_loading']
 
 
 def test_plain_state_dict_still_loads_weights_only(tmp_path, monkeypatch):
@@ -103,7 +194,6 @@ def test_cpu_distributed_init_starts_a_gloo_group(tmp_path, free_port, monkeypat
     from mmengine.dist import init_dist
     if torch.cuda.is_available():
         pytest.skip('the workaround only acts without CUDA')
-    assert compat.APPLIED['cpu_distributed_init']
     for k, v in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
                      MASTER_PORT=str(free_port)).items():
         monkeypatch.setenv(k, v)

@@ -1,4 +1,5 @@
 """WSOL metadata reading: the dataset, multi-box / mask splits and every metadata error."""
+import logging
 import os
 import os.path as osp
 import re
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from mmcv.transforms import LoadImageFromFile
+from mmengine.logging import MMLogger
 
 from tedloc_mm.datasets import (LoadWSOLAnnotations, WSOLDataset, WSOLMetadataError,
                                 read_wsol_split)
@@ -149,12 +151,36 @@ def test_metadata_errors_name_file_and_line(tmp_path, case):
     assert words in msg
 
 
+class _Records(logging.Handler):
+    """What MMLogger emits (it does not propagate to pytest's caplog)."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 def test_box_policy_clip_clips_counts_and_logs(tmp_path):
-    extra = _bad('localization', lambda l: l.__setitem__(3, 'b/img2.png,-3,5,60,15'))
-    split_dir = write_split(str(tmp_path), extra=extra)
-    infos = read_wsol_split(split_dir, num_classes=2, box_policy='clip')
+    def two_outside(lines):
+        lines[3] = 'b/img2.png,-3,5,60,15'       # x0 < 0 and x1 > w = 50
+        lines[2] = 'a/img1.png,12.5,3,32,40'     # y1 > h = 32
+    split_dir = write_split(str(tmp_path), extra=_bad('localization', two_outside))
+    logger = MMLogger.get_current_instance()
+    records = _Records()
+    logger.addHandler(records)
+    try:
+        infos = read_wsol_split(split_dir, num_classes=2, box_policy='clip')
+    finally:
+        logger.removeHandler(records)
     np.testing.assert_array_equal(infos[2]['ori_gt_bboxes'], [[0, 5, 50, 15]])
+    np.testing.assert_array_equal(infos[1]['ori_gt_bboxes'], [[0, 0, 10, 10],
+                                                              [12.5, 3, 32, 32]])
     np.testing.assert_array_equal(infos[0]['ori_gt_bboxes'], [[1, 2, 20, 25]])
+    path = osp.join(split_dir, 'localization.txt')
+    assert records.messages == [f'{path}: clipped 2 box(es) that lay outside their image '
+                                "(box_policy='clip')"], records.messages
 
 
 def test_missing_image_error_and_documented_skip(tmp_path):

@@ -19,9 +19,10 @@ TINY = dict(arch=dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_chan
             patch_size=8, img_size=64)
 
 
-def tiny_eva(variant='eva02', **kw):
+def tiny_eva(variant='eva02', num_heads=4, **kw):
     torch.manual_seed(0)
-    return FrozenEVA(variant=variant, **TINY, **kw)
+    cfg = dict(TINY, arch=dict(TINY['arch'], num_heads=num_heads))
+    return FrozenEVA(variant=variant, **cfg, **kw)
 
 
 def randomize(module):
@@ -78,10 +79,10 @@ def test_frozen_eval_mode_and_no_grad():
     torch.testing.assert_close(out, m(x))  # deterministic: drop-path is off
 
 
-def _timm_eva(variant, rope=True):
+def _timm_eva(variant, rope=True, num_heads=4, qk_gain=1.0):
     import timm
-    kw = dict(img_size=64, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=2,
-              num_classes=0)
+    kw = dict(img_size=64, patch_size=8, embed_dim=64, depth=2, num_heads=num_heads,
+              mlp_ratio=2, num_classes=0)
     if variant == 'eva02':
         kw.update(qkv_fused=False, swiglu_mlp=True, scale_mlp=True, use_rot_pos_emb=rope,
                   ref_feat_shape=(8, 8))
@@ -90,11 +91,15 @@ def _timm_eva(variant, rope=True):
     model = timm.models.eva.Eva(**kw).eval()
     model.norm = torch.nn.Identity()  # compare the last block's raw tokens
     randomize(model)
+    with torch.no_grad():  # sharper attention (see the RoPE test)
+        for name, p in model.named_parameters():
+            if name.endswith(('q_proj.weight', 'k_proj.weight')):
+                p.mul_(qk_gain)
     return model
 
 
-def _load_converted(variant, state_dict):
-    m = tiny_eva(variant)
+def _load_converted(variant, state_dict, num_heads=4):
+    m = tiny_eva(variant, num_heads=num_heads)
     sd = convert_eva_state_dict(state_dict, variant)
     own = m.vit.state_dict()
     derived = [k for k in own if k not in sd]
@@ -116,21 +121,71 @@ def test_converter_eva01_timm_matches_timm_forward():
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_converter_eva02_timm_matches_timm_forward():
-    x = torch.randn(2, 3, 64, 64)
+#: converted EVA-02 vs timm's forward with RoPE: measured max |diff| <= 1e-6 on tokens
+#: of magnitude ~6 (float32 rounding; 0 on most runs); 10x margin
+ROPE_ATOL = 1e-5
+
+
+def _broken_rope_tables(rope):
+    """(name, cos, sin) of wrong RoPE tables of the same shape as ``rope``'s."""
+    from mmpretrain.models.utils import RotaryEmbeddingFast
+    cos, sin = rope.freqs_cos, rope.freqs_sin
+    half, quarter = cos.shape[1] // 2, cos.shape[1] // 4
+    swap_hw = torch.cat([torch.arange(half, 2 * half), torch.arange(half)])
+    # frequencies in reverse order, each kept on its channel pair
+    rev = torch.arange(quarter).flip(0).repeat_interleave(2) * 2 + torch.arange(2).repeat(
+        quarter)
+    reverse_freqs = torch.cat([rev, half + rev])
+    mm_cos, mm_sin = RotaryEmbeddingFast.compute_position_embedding(rope)
+    return [('no rotation', torch.ones_like(cos), torch.zeros_like(sin)),
+            ('h and w swapped', cos[:, swap_hw], sin[:, swap_hw]),
+            ('frequencies reversed', cos[:, reverse_freqs], sin[:, reverse_freqs]),
+            ("MMPretrain 1.2.0's table", mm_cos, mm_sin)]
+
+
+@pytest.mark.parametrize('num_heads', [4, 2])  # RoPE half-width 8 (= the 8x8 grid), 16
+def test_converter_eva02_timm_matches_timm_forward(num_heads):
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     # without RoPE the two implementations agree to float precision ...
-    ref = _timm_eva('eva02', rope=False)
-    m = _load_converted('eva02', ref.state_dict())
+    ref = _timm_eva('eva02', rope=False, num_heads=num_heads)
+    m = _load_converted('eva02', ref.state_dict(), num_heads)
     m.vit.rope.forward = lambda t, patch_resolution: t
     with torch.no_grad():
         want = ref.forward_features(x)[:, 1:]
     torch.testing.assert_close(m(x).flatten(2).transpose(1, 2), want, atol=1e-5, rtol=1e-5)
-    # ... with RoPE timm's table differs slightly from EVA's (measured ~5e-4 of ~1)
-    ref = _timm_eva('eva02', rope=True)
-    m = _load_converted('eva02', ref.state_dict())
+    # ... and with RoPE too. The q/k weights are scaled x10 so that attention depends
+    # on position: with the 0.1-scale random weights attention is nearly uniform, and
+    # even no rotation at all changes the tokens by only ~1e-3.
+    ref = _timm_eva('eva02', rope=True, num_heads=num_heads, qk_gain=10.0)
+    m = _load_converted('eva02', ref.state_dict(), num_heads)
     with torch.no_grad():
         want = ref.forward_features(x)[:, 1:]
-    torch.testing.assert_close(m(x).flatten(2).transpose(1, 2), want, atol=5e-3, rtol=0)
+
+        def error():
+            return float((m(x).flatten(2).transpose(1, 2) - want).abs().max())
+
+        assert error() <= ROPE_ATOL
+        rope = m.vit.rope
+        good = rope.freqs_cos.clone(), rope.freqs_sin.clone()
+        for name, cos, sin in _broken_rope_tables(rope):
+            rope.freqs_cos.copy_(cos)
+            rope.freqs_sin.copy_(sin)
+            assert error() > 100 * ROPE_ATOL, name  # measured 6e-2 .. 1.3e-1
+        rope.freqs_cos.copy_(good[0])
+        rope.freqs_sin.copy_(good[1])
+        assert error() <= ROPE_ATOL
+
+
+def test_rope_table_is_ignored_in_a_checkpoint(tmp_path):
+    """RoPE tables are derived: a checkpoint holding another table does not replace ours."""
+    m = tiny_eva()
+    sd = m.vit.state_dict()
+    good = m.vit.rope.freqs_cos.clone()
+    stale = {k: (torch.zeros_like(v) if k.endswith(('freqs_cos', 'freqs_sin')) else v)
+             for k, v in sd.items()}
+    m.vit.load_state_dict(stale, strict=True)
+    assert torch.equal(m.vit.rope.freqs_cos, good)
+    assert all(layer.attn.rope is m.vit.rope for layer in m.vit.layers)
 
 
 def _to_original_eva02_layout(timm_sd):

@@ -6,7 +6,6 @@ Prints parameter counts and timings (run with ``-s`` to see them).
 """
 import os.path as osp
 import time
-import warnings
 
 import pytest
 import torch
@@ -21,19 +20,6 @@ from tedloc_mm.text import save_anchor_file
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs/tedloc_eva-l_cub.py')
-MODEL_BASE = osp.join(ROOT, 'configs/_base_/models/tedloc_eva-l.py')
-
-
-def load_model_cfg():
-    """cfg.model of the CUB config; its model base file while the dataset base is absent."""
-    try:
-        return Config.fromfile(CONFIG), 'configs/tedloc_eva-l_cub.py'
-    except FileNotFoundError as e:
-        warnings.warn(f'{e}: testing configs/_base_/models/tedloc_eva-l.py instead')
-        cfg = Config.fromfile(MODEL_BASE)
-        cfg.merge_from_dict(Config.fromfile(
-            osp.join(ROOT, 'configs/_base_/schedules/sgd_50e_cub.py')).to_dict())
-        return cfg, 'configs/_base_/models/tedloc_eva-l.py'
 
 
 def count(params):
@@ -43,11 +29,14 @@ def count(params):
 
 @pytest.mark.slow
 def test_eva_l_config_loss_step_and_predict(tmp_path):
-    cfg, used = load_model_cfg()
+    cfg = Config.fromfile(CONFIG)  # the full config, its dataset base included
+    used = 'configs/tedloc_eva-l_cub.py'
     K, d = cfg.model.head.num_classes, cfg.model.head.in_channels
     assert (K, d) == (200, 768) and cfg.model.backbone.arch == 'l'
-    if 'pseudo_label_stride' in cfg:  # the dataset base config's sampler stride
-        assert cfg.pseudo_label_stride == cfg.model.neck.out_stride
+    # the dataset base config's sampler stride
+    assert cfg.pseudo_label_stride == cfg.model.neck.out_stride
+    assert [t for t in cfg.train_dataloader.dataset.pipeline
+            if t.type == 'PseudoLabelSampler'][0].out_stride == cfg.model.neck.out_stride
     anchors = str(tmp_path / 'anchors.pth')
     save_anchor_file(anchors, torch.randn(K, d), [f'c{k}' for k in range(K)], 'random',
                      'random-init', ['{}'])

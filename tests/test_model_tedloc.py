@@ -1,6 +1,8 @@
 """TeDLoc end to end on a tiny EVA: modes, what trains, the optimizer, the decoder."""
 import os.path as osp
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -92,18 +94,38 @@ def test_optimizer_sees_only_trainable_and_step_leaves_frozen_unchanged():
 
 
 def test_predict_fields_and_tensor_mode():
-    model = tiny_model()
+    """predict / tensor outputs against Eq. 3-4 recomputed here with plain torch ops."""
+    model = tiny_model(logit_scale=3.0)
     model.eval()
     data = batch(model, n=3)
     with torch.no_grad():
         out = model(**data, mode='predict')
         logits, fg = model(data['inputs'], mode='tensor')
+        z = model.neck(model.backbone(data['inputs']))  # (B, D, 16, 16)
     assert len(out) == 3 and logits.shape == (3, K) and fg.shape == (3, 16, 16)
+    w = model.head.fg_classifier.weight.detach().reshape(D).double()
+    b = float(model.head.fg_classifier.bias)
+    anchors = model.head.anchors.double()  # (K, D), the frozen buffer
     for i, ds in enumerate(out):
+        zi = z[i].double().reshape(D, -1)                  # (D, P)
+        g = 1 / (1 + torch.exp(-(w @ zi + b)))             # g(z_p), (P,)
+        a = g / g.sum()                                    # Eq. 3 weights
+        h = (zi * a).sum(dim=1)                            # h = sum_p a_p z_p, (D,)
+        f = 3.0 * (anchors @ h)                            # f(h, t_k) = s <h, t_k>, (K,)
+        score = torch.exp(f - f.max())
+        score = score / score.sum()                        # softmax over K (Eq. 4)
+        torch.testing.assert_close(logits[i].double(), f, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.sigmoid(fg[i]).double().flatten(), g,
+                                   atol=1e-6, rtol=1e-5)
         assert ds.pred_score.shape == (K,)
-        torch.testing.assert_close(ds.pred_score, torch.softmax(logits[i], 0))
-        assert ds.pred_label.tolist() == [int(logits[i].argmax())]
-        assert ds.pred_map.shape == (64, 64) and torch.isfinite(ds.pred_map).all()
+        torch.testing.assert_close(ds.pred_score.double(), score, atol=1e-6, rtol=1e-5)
+        assert ds.pred_label.tolist() == [int(score.argmax())]
+        # the map: g on the 16 x 16 grid, bilinearly resized to the 64 x 64 input
+        # (OpenCV's INTER_LINEAR uses the same half-pixel centres)
+        want = cv2.resize(g.reshape(16, 16).float().numpy(), (64, 64),
+                          interpolation=cv2.INTER_LINEAR)
+        assert ds.pred_map.shape == (64, 64)
+        np.testing.assert_allclose(ds.pred_map.numpy(), want, atol=1e-5)
 
 
 def test_data_preprocessor_is_clip():

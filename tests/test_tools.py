@@ -110,9 +110,66 @@ def test_resume_after_interruption_matches_uninterrupted_run(folder_dataset, tmp
     init = _state(osp.join(full, 'iter_2.pth'))
     assert any(not torch.equal(a[k], init[k]) for k in a)
 
+    # --resume PATH: from a named checkpoint into a fresh work dir
+    elsewhere = str(tmp_path / 'elsewhere')
+    _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', elsewhere, '--resume',
+          osp.join(interrupted, 'iter_4.pth'), '--cfg-options',
+          *_data_opts(folder_dataset)], repo_root)
+    assert not osp.isfile(osp.join(elsewhere, 'iter_2.pth'))  # it started at iter 4
+    c = _state(osp.join(elsewhere, 'iter_6.pth'))
+    for k in a:
+        assert torch.equal(a[k], c[k]), k
+
 
 def test_train_rejects_missing_config(tmp_path, repo_root, python_exe):
     proc = _run([python_exe, 'tools/train.py', 'configs/does_not_exist.py'], repo_root,
                 check=False)
     assert proc.returncode != 0
     assert 'does_not_exist.py' in proc.stderr
+
+
+def _train_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                               'tools', 'train.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _config(tool, *args):
+    return tool.make_config(tool.parse_args([CONFIG, '--work-dir', '/tmp/unused', *args]))
+
+
+def test_resume_options_set_the_runner_config():
+    tool = _train_tool()
+    cfg = _config(tool, '--resume', 'work_dirs/x/iter_4.pth')
+    assert cfg.resume is True and cfg.load_from == 'work_dirs/x/iter_4.pth'
+    cfg = _config(tool, '--resume')
+    assert cfg.resume is True and cfg.load_from is None   # the latest in the work dir
+    cfg = _config(tool)
+    assert not cfg.get('resume', False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU error path')
+def test_amp_without_an_accelerator_is_a_clear_error():
+    tool = _train_tool()
+    assert tool.amp_device_available() is False
+    with pytest.raises(SystemExit, match=r'--amp needs a GPU .*Train without --amp'):
+        _config(tool, '--amp')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_amp_with_a_gpu_selects_mmengine_amp_wrapper():
+    cfg = _config(_train_tool(), '--amp')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+def test_auto_scale_lr_needs_a_base_batch_size():
+    tool = _train_tool()
+    with pytest.raises(SystemExit, match='auto_scale_lr.base_batch_size'):
+        _config(tool, '--auto-scale-lr')
+    cfg = _config(tool, '--auto-scale-lr', '--cfg-options', 'auto_scale_lr.base_batch_size=8')
+    assert cfg.auto_scale_lr == dict(base_batch_size=8, enable=True)

@@ -2,6 +2,7 @@
 equality of one metric instance with two (simulated processes)."""
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -215,3 +216,109 @@ def test_box_source_selects_the_field():
     best = {src: _run(WSOLMetric(box_source=src), [dict(s)])['wsol/best_thr']
             for src in ('auto', 'ori', 'input')}
     assert best == {'auto': 0.5, 'ori': 0.5, 'input': 0.0}
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(loc_iou=0.6), r'loc_iou=0.6 must be one of iou_thrs=\(0.3, 0.5, 0.7\)'),
+    (dict(no_box='ignore'), "no_box must be 'error' or 'skip', got 'ignore'"),
+    (dict(nonfinite='nan'), "nonfinite must be 'zero' or 'error', got 'nan'"),
+    (dict(box_source='gt'), "box_source must be 'auto', 'ori' or 'input', got 'gt'"),
+    (dict(fixed_thrs=(0.255, )), r'CAM threshold 0.255 is not one of'),
+])
+def test_constructor_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        WSOLMetric(**kwargs)
+
+
+def test_empty_results_and_missing_pred_map_are_clear_errors():
+    with pytest.raises(ValueError, match='WSOLMetric: no results to evaluate'):
+        WSOLMetric().evaluate(0)
+    s = _sample(torch.rand(8, 8), [[1, 1, 5, 5]], img_id='n02/no_map.JPEG')
+    del s['pred_map']
+    with pytest.raises(ValueError, match=r'image n02/no_map.JPEG: the sample has no '
+                                         'pred_map'):
+        WSOLMetric().process({}, [s])
+
+
+def test_mask_only_images_count_for_pxap_not_for_boxes():
+    """An image with a mask and no box (no_box='error' default): PxAP only."""
+    m = _plateau_map(32, (4, 4, 27, 27), (10, 10, 20, 20))
+    # FG = the inner core (the 1.0 values): PxAP 100
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:21, 10:21] = 1
+    alone = _run(WSOLMetric(), [_sample(m, None, gt_mask=mask, img_id='mask_only')])
+    assert alone == {'wsol/Top1Cls': 100.0, 'wsol/Top5Cls': 100.0, 'wsol/PxAP': 100.0}
+    # FG = the plateau ring only: 121 core BG pixels rank above the 455 FG ones,
+    # then the 448 BG pixels at 0 come last: AP = precision 455 / 576 at recall 1
+    ring = np.zeros((32, 32), np.uint8)
+    ring[4:28, 4:28] = 1
+    ring[10:21, 10:21] = 0
+    res = _run(WSOLMetric(), [_sample(m, None, gt_mask=ring)])
+    assert res['wsol/PxAP'] == pytest.approx(100 * 455 / 576)
+    # mixed with a boxed image: the box metrics are that image's alone
+    boxed = _sample(m, [[10, 10, 21, 21]], img_id='boxed')
+    mixed = _run(WSOLMetric(), [boxed, _sample(m, None, gt_mask=mask, img_id='mask_only')])
+    only_boxed = _run(WSOLMetric(), [dict(boxed)])
+    assert {k: v for k, v in mixed.items() if 'Cls' not in k and 'PxAP' not in k} == \
+        {k: v for k, v in only_boxed.items() if 'Cls' not in k}
+    assert mixed['wsol/PxAP'] == 100.0 and 'wsol/PxAP' not in only_boxed
+
+
+def _oracle_box_accuracies(maps, gt_boxes, interval):
+    """MaxBoxAcc / MaxBoxAccV2 / best_thr, one cv2.threshold + findContours per CAM
+    threshold (wsolevaluation's loop), for maps already in [0, 1] at evaluation size."""
+    thresholds = np.arange(0, 1, interval)
+    iou_thrs = (0.3, 0.5, 0.7)
+
+    def iou(a, b):
+        iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+        ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+        inter = max(0, iw) * max(0, ih)
+        area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+        return inter / (area(a) + area(b) - inter)
+
+    largest = np.zeros((len(maps), len(thresholds)))
+    every = np.zeros((len(maps), len(thresholds)))
+    for i, (m, gts) in enumerate(zip(maps, gt_boxes)):
+        h, w = m.shape
+        map8 = (m * 255).astype(np.uint8)
+        for j, t in enumerate(thresholds):
+            _, mask = cv2.threshold(map8, int(t * map8.max()), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            boxes = [(x, y, min(x + bw, w - 1), min(y + bh, h - 1))
+                     for x, y, bw, bh in map(cv2.boundingRect, contours)] or [(0, 0, 0, 0)]
+            big = (max(range(len(contours)), key=lambda k: cv2.contourArea(contours[k]))
+                   if contours else 0)
+            largest[i, j] = max(iou(boxes[big], g) for g in gts)
+            every[i, j] = max(iou(b, g) for b in boxes for g in gts)
+    acc = 100 * (largest >= 0.5).mean(0)
+    v2 = [100 * (every >= t).mean(0).max() for t in iou_thrs]
+    return acc.max(), float(np.mean(v2)), float(thresholds[int(acc.argmax())])
+
+
+def test_interval_0001_through_the_metric_equals_per_threshold_opencv():
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:40, 0:40]
+    maps, boxes, samples = [], [], []
+    for i in range(8):
+        cy, cx = rng.uniform(12, 28, 2)
+        sy, sx = rng.uniform(3, 9, 2)
+        m = np.exp(-(yy - cy)**2 / (2 * sy * sy) - (xx - cx)**2 / (2 * sx * sx))
+        m = ((m - m.min()) / (m.max() - m.min())).astype(np.float32)  # [0, 1]: kept as is
+        # the GT box: the region above a random level, so that IoU 0.7 holds only in a
+        # band of CAM thresholds around it, and the bands of the images overlap partly
+        ys, xs = np.nonzero(m > rng.uniform(0.2, 0.7))
+        b = [[xs.min(), ys.min(), xs.max(), ys.max()]]
+        if i % 4 == 3:  # and a small box off the blob that no threshold finds
+            b = [[0, 0, 3, 3]]
+        maps.append(m)
+        boxes.append(b)
+        samples.append(_sample(torch.from_numpy(m), b, img_id=f'im{i}'))
+    res = _run(WSOLMetric(cam_curve_interval=0.001), samples)
+    acc, v2, best = _oracle_box_accuracies(maps, boxes, 0.001)
+    assert res['wsol/MaxBoxAcc'] == pytest.approx(acc)
+    assert res['wsol/MaxBoxAccV2'] == pytest.approx(v2)
+    assert res['wsol/best_thr'] == pytest.approx(best)
+    # a case that tells thresholds apart: the best threshold is off the 0.01 grid
+    # (0.357 here), so a metric on coarser thresholds reports another one
+    assert 0 < acc < 100 and abs(best * 100 - round(best * 100)) > 1e-6, best

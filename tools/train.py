@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from tedloc_mm.utils import build_runner_config
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a tedloc_mm model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
@@ -22,24 +22,40 @@ def parse_args():
         help='resume from the given checkpoint, or (no value) from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (needs a GPU)')
+                        help='automatic mixed precision (needs a GPU, NPU, MLU or MUSA '
+                        'device: MMEngine\'s AmpOptimWrapper has no CPU mode)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate by the actual total batch size')
+                        help='scale the learning rate by the actual total batch size '
+                        '(processes x train_dataloader.batch_size) over the config\'s '
+                        'auto_scale_lr.base_batch_size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_epochs=5')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     # torchrun passes LOCAL_RANK through the environment; older launchers use this
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def amp_device_available() -> bool:
+    """Whether MMEngine's AmpOptimWrapper can run here (it asserts one of these)."""
+    from mmengine import device
+    checks = ('is_cuda_available', 'is_npu_available', 'is_mlu_available',
+              'is_musa_available')
+    return any(getattr(device, name, lambda: False)() for name in checks)
+
+
+def make_config(args):
+    """The Runner config for the parsed command line (errors for bad combinations)."""
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     if args.amp:
+        if not amp_device_available():
+            # MMEngine would stop with a bare AssertionError while building the Runner
+            raise SystemExit('error: --amp needs a GPU (or NPU / MLU / MUSA device): '
+                             "MMEngine's AmpOptimWrapper has no CPU mode. Train without "
+                             '--amp on the CPU.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.no_validate:
@@ -50,6 +66,16 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
+        if 'base_batch_size' not in cfg.auto_scale_lr:
+            raise SystemExit(f'error: --auto-scale-lr needs auto_scale_lr.base_batch_size '
+                             f'(the total batch the lr of {args.config} is meant for); '
+                             'set it in the config or with --cfg-options '
+                             'auto_scale_lr.base_batch_size=N')
+    return cfg
+
+
+def main(argv=None):
+    cfg = make_config(parse_args(argv))
     runner = Runner.from_cfg(cfg)
     runner.train()
 

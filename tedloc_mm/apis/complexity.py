@@ -83,10 +83,27 @@ class TeDLocPredictPath(torch.nn.Module):
         return torch.softmax(logits, dim=1), fg_map
 
 
+def sdpa_flop_jit(inputs, outputs) -> int:
+    """FLOPs (multiply-adds) of ``aten::scaled_dot_product_attention``: Q Kᵀ and A V.
+
+    MMEngine 0.10.7's FlopAnalyzer has no handle for it and silently counts 0, which
+    drops the attention matmuls of ``nn.MultiheadAttention`` (open_clip's towers):
+    for q (..., L, E), k (..., S, E), v (..., S, Ev) it is prod(...) * L * S * (E + Ev).
+    """
+    from mmengine.analysis.jit_handles import get_shape
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    batch = 1
+    for n in q[:-2]:
+        batch *= n
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 def count_flops(module: torch.nn.Module, x: torch.Tensor) -> Tuple[int, Dict[str, int]]:
     """(total FLOPs, FLOPs of every submodule by dotted name) of ``module(x)`` with
-    MMEngine's FlopAnalyzer (warnings about unsupported / unused ops silenced)."""
+    MMEngine's FlopAnalyzer (warnings about unsupported / unused ops silenced), plus
+    a handle for scaled dot-product attention (:func:`sdpa_flop_jit`)."""
     analyzer = FlopAnalyzer(module, (x, ))
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     analyzer.tracer_warnings('none')
     total = int(analyzer.total())  # traces once; by_module reuses the result

@@ -5,6 +5,7 @@ from typing import Optional, Union
 from mmpretrain.models.backbones import BEiTViT, ViTEVA02
 
 from tedloc_mm.registry import MODELS
+from ..utils.eva02_rope import use_eva02_rope
 from ..utils.eva_checkpoint import load_eva_weights
 from .frozen_backbone import FrozenBackbone
 
@@ -53,6 +54,9 @@ class FrozenEVA(FrozenBackbone):
             only: testing or resuming a TeD-Loc checkpoint (which holds the backbone
             too) does not need this file.
         frozen: see above.
+        rope_ref_grid: EVA-02 only: the token grid of pretraining that RoPE positions
+            are scaled to (default ``img_size // patch_size``, 16 for EVA-02-L at 224 px).
+            The RoPE table is EVA-02's, not MMPretrain's (see ``models/utils/eva02_rope.py``).
         **kwargs: more arguments of the MMPretrain backbone.
 
     Forward:
@@ -69,6 +73,7 @@ class FrozenEVA(FrozenBackbone):
                  patch_size: int = 14,
                  checkpoint: Optional[str] = None,
                  frozen: bool = True,
+                 rope_ref_grid: Optional[int] = None,
                  init_cfg=None,
                  **kwargs):
         if variant not in _VARIANT_DEFAULTS:
@@ -79,6 +84,8 @@ class FrozenEVA(FrozenBackbone):
         cfg.update(arch=arch, img_size=img_size, patch_size=patch_size, out_type='featmap')
         vit_cls = ViTEVA02 if variant == 'eva02' else BEiTViT
         vit = vit_cls(**cfg)
+        if variant == 'eva02':
+            use_eva02_rope(vit, rope_ref_grid or img_size // patch_size)
         super().__init__(vit, checkpoint=checkpoint, frozen=frozen, init_cfg=init_cfg,
                          out_stride=patch_size, out_channels=vit.embed_dims)
         self.variant = variant
