@@ -16,8 +16,10 @@ Everything is built with random weights (no file is needed): the backbone
 checkpoint is dropped, a missing anchor file is replaced by random (K, D)
 embeddings. FLOPs come from MMEngine's ``FlopAnalyzer`` (fvcore's counting: one
 fused multiply-add = one FLOP); for Grad-CAM only the forward pass can be traced,
-so its forward + backward cost is given as an estimate, 3x the forward (backward
-through every layer costs about twice the forward).
+so its forward + backward cost is the tower's forward times a factor measured with
+torch's own ``FlopCounterMode`` on the real Grad-CAM call (:func:`fwd_bwd_factor`).
+The factor is not a constant: CLIP-ES's gradient stops at the last block's attention
+input and asks for no weight gradients, so it is well below the 3x of a full backward.
 """
 import copy
 import os.path as osp
@@ -35,8 +37,21 @@ from tedloc_mm.registry import MODELS
 
 #: the open_clip tower used for Grad-CAM unless another is asked for (EVA-L's peer)
 DEFAULT_CAM_TOWER = 'ViT-L-14'
-#: forward + backward FLOPs ~= this times the forward FLOPs (estimate, see module doc)
-FWD_BWD_FACTOR = 3
+
+
+def fwd_bwd_factor(forward: Callable[[], object], forward_backward: Callable[[], object]) -> float:
+    """FLOPs of ``forward_backward()`` over FLOPs of ``forward()``, both counted by
+    torch's ``FlopCounterMode`` with gradients enabled (it misses fused attention
+    under ``no_grad``, so both calls are counted the same way)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counts = []
+    for fn in (forward, forward_backward):
+        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+            fn()
+        counts.append(counter.get_total_flops())
+    if counts[0] <= 0:
+        raise ValueError('the forward call counted no FLOPs')
+    return counts[1] / counts[0]
 
 
 def build_random_localizer(cfg: Config, device='cpu', seed: int = 0) -> torch.nn.Module:

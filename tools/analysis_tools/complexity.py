@@ -23,7 +23,7 @@ import tedloc_mm  # noqa: F401  (compat workarounds + registration)
 import torch
 from mmengine.config import Config, DictAction
 
-from tedloc_mm.apis.complexity import (DEFAULT_CAM_TOWER, FWD_BWD_FACTOR, GradCAMPath,
+from tedloc_mm.apis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
                                        TeDLocPredictPath, build_random_localizer,
                                        count_flops, human, load_cam_tower, make_paths,
                                        measure_latency, parameter_rows)
@@ -109,7 +109,10 @@ def run(args):
         flops['backbone'] = report['flops_by_module'].get('backbone', 0)
         if tower_flops is not None:
             flops['gradcam_forward'] = tower_flops
-            flops['gradcam'] = FWD_BWD_FACTOR * tower_flops
+            x = torch.randn(1, 3, gradcam.image_size, gradcam.image_size, device=args.device)
+            factor = fwd_bwd_factor(lambda: clip_model.visual(x), lambda: gradcam(x))
+            flops['gradcam_factor'] = factor
+            flops['gradcam'] = int(round(factor * tower_flops))
     report['flops'] = flops
 
     load = os.getloadavg()[0]
@@ -131,7 +134,7 @@ def run(args):
         rows.append((f'CLIP-ES Grad-CAM, {tower_name} image tower (fwd + bwd)',
                      human(tower_params),
                      (f'~{human(flops["gradcam"])} (fwd {human(flops["gradcam_forward"])} '
-                      f'x{FWD_BWD_FACTOR})') if 'gradcam' in flops else '-',
+                      f'x{flops["gradcam_factor"]:.2f} measured)') if 'gradcam' in flops else '-',
                      f'{lat["gradcam"]["median_ms"]:.1f} ({lat["gradcam"]["min_ms"]:.1f})'))
         report['gradcam_tower'] = dict(name=tower_name, params=tower_params,
                                        image_size=gradcam.image_size)
