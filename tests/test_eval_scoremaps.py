@@ -174,6 +174,33 @@ def test_predictions_as_score_vectors(tmp_path):
     assert m['Top5Cls'] == 80.0
 
 
+def test_maps_are_evaluated_as_saved_not_renormalised(tmp_path):
+    """A map at 0.2 with the object at 1.0: as saved (the reference), the 8-bit
+    background is 51, so the mask is the object only from the first CAM threshold
+    t with int(t * 255) >= 51; min-max normalised it would be from t = 0."""
+    it = dict(id='001.a/X.jpg', label=0, size=(448, 448), boxes=[(40, 40, 239, 239)])
+    write_split(tmp_path / 'meta', 'CUB', 'test', [it])
+    cam = np.full((S, S), 0.2)
+    cam[20:120, 20:120] = 1.0
+    save_map(tmp_path / 'maps', it['id'], cam)
+    m = run(tmp_path, 'CUB')['metrics']
+    first = next(t for t in np.arange(0, 1, 0.01) if int(t * 255) >= 51)
+    assert m['MaxBoxAcc'] == 100.0 and m['best_thr'] == first > 0.15
+    # with --resize_scoremaps (min-max, as inference.py) the background is 0
+    assert run(tmp_path, 'CUB', '--resize_scoremaps')['metrics']['best_thr'] == 0.0
+
+
+def test_metadata_without_sizes_only_for_masks(tmp_path):
+    from tedloc_mm.datasets.wsol_metadata import WSOLMetadataError, read_wsol_split
+    it = dict(id='a/X.jpg', label=0, size=(448, 448), boxes=[(4, 4, 20, 20)])
+    write_split(tmp_path / 'meta', 'CUB', 'test', [it], with_sizes=False)
+    split = str(tmp_path / 'meta' / 'CUB' / 'test')
+    with pytest.raises(WSOLMetadataError, match='image_sizes.txt: 1 image id'):
+        read_wsol_split(split)
+    with pytest.raises(WSOLMetadataError, match=r'localization.txt:1: .*needs its image size'):
+        read_wsol_split(split, require_sizes=False)
+
+
 # ----------------------------------------- ILSVRC: against evaluate_maps, workers
 def build_ilsvrc(tmp_path, num=14, seed=0):
     rng = np.random.default_rng(seed)
