@@ -122,7 +122,8 @@ def build_cub_hand(tmp_path):
 
 
 # top-k classes per image: A top-1 wrong / top-2 right, B right, C wrong, D right, E right
-TOPK_LINES = ['001.a/A.jpg,2,1', '001.a/B.jpg,5', '002.b/C.jpg,0,1,2,3,4', '002.b/D.jpg,3',
+# (read in the wrong order, E's top-1 would be wrong)
+TOPK_LINES = ['001.a/A.jpg,2,1,3', '001.a/B.jpg,5', '002.b/C.jpg,0,1,2,3,4', '002.b/D.jpg,3',
               '003.c/E.jpg,0,1,2,3,4']
 
 
@@ -243,12 +244,13 @@ def test_evaluate_maps_workers_identical():
     one = evaluate_maps(maps, boxes, workers=1)
     assert evaluate_maps(maps, boxes, workers=2) == one
     assert evaluate_maps(maps, boxes, workers=3) == one
-    # the error of the first bad image, whichever thread meets it first
+    # the error of the first bad image in input order, whichever thread meets its
+    # error first: with 2 threads (chunks of 5 images) #5 fails before #4 is reached
     bad = list(maps)
-    bad[5] = np.zeros((3, 3, 3))
-    bad[30] = np.zeros((4, 4, 4))
+    bad[4] = np.zeros((3, 3, 3))
+    bad[5] = np.zeros((4, 4, 4))
     for workers in (1, 2):
-        with pytest.raises(ValueError, match='image #5:'):
+        with pytest.raises(ValueError, match=r'image #4: .*\(3, 3, 3\)'):
             evaluate_maps(bad, boxes, workers=workers)
 
 
