@@ -158,8 +158,9 @@ def test_cub_hand_made_numbers(tmp_path, capsys):
 
 def test_predictions_as_score_vectors(tmp_path):
     items = build_cub_hand(tmp_path)
-    # 8 classes; scores whose ranking gives the top-k lines above for the first 2
-    # classes (ties among the rest do not matter for A's top-2 / B's top-1 ...)
+    # 8 classes: the classes of each top-k line above score 10, 9, ... in that order,
+    # the others a small distinct baseline (class 7 highest), so every image's top-5
+    # starts with its top-k line
     lines = []
     for it, topk in zip(items, TOPK_LINES):
         score = np.linspace(0.0, 0.01, 8)                  # a tiny distinct baseline
@@ -170,8 +171,7 @@ def test_predictions_as_score_vectors(tmp_path):
     pred.write_text('\n'.join(lines) + '\n')
     m = run(tmp_path, 'CUB', '--predictions', str(pred))['metrics']
     assert (m['Top1Loc'], m['Top5Loc'], m['Top1Cls']) == (20.0, 40.0, 60.0)
-    # with scores every image has 5 classes: C (label 7) is now in no top-5 still
-    # (7 has the largest baseline but 0..4 outrank it), B gains classes 4..7
+    # C (label 7): classes 0..4 fill its top-5, so 7 stays out, as with the top-k line
     assert m['Top5Cls'] == 80.0
 
 
