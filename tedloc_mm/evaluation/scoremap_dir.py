@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from tedloc_mm.datasets.wsol_metadata import read_wsol_split
+from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
 from .parallel import map_in_threads
 from .wsol_records import evaluate_image, summarize_records, top5_classes
@@ -240,6 +241,7 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
             record['label'] = info['gt_label']
         return record
 
+    component_tree.warm_up()   # load (or compile) the sweep before the progress bar starts
     if on_start is not None:
         on_start(len(infos))
     records = map_in_threads(one, len(infos), workers, progress=progress)
