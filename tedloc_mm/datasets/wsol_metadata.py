@@ -81,11 +81,16 @@ def read_wsol_split(split_dir: str,
                     num_classes: Optional[int] = None,
                     box_policy: str = 'error',
                     localization_files=LOCALIZATION_FILES,
-                    class_names_file: Optional[str] = None) -> List[dict]:
+                    class_names_file: Optional[str] = None,
+                    require_sizes: bool = True) -> List[dict]:
     """Read one split directory into a list of per-image dicts.
 
     ``class_names_file`` (where ``num_classes`` comes from) is only named in the error
     of a label outside ``[0, num_classes)``.
+
+    ``require_sizes=False`` accepts images without a line in ``image_sizes.txt``
+    (their dict has no ``meta_size``), as wsolevaluation's OpenImages metadata,
+    whose ``image_sizes.txt`` is empty: masks need no size. A box still does.
 
     Returns:
         list[dict]: in ``image_ids.txt`` order, each with ``img_id`` (str),
@@ -143,6 +148,8 @@ def read_wsol_split(split_dir: str,
         info['meta_size'] = (h, w)
 
     for name, key in (('class_labels.txt', 'gt_label'), ('image_sizes.txt', 'meta_size')):
+        if key == 'meta_size' and not require_sizes:
+            continue
         missing = [i for i in order if key not in infos[i]]
         if missing:
             raise WSOLMetadataError(
@@ -193,6 +200,9 @@ def _read_localization(path, infos, order, box_policy, logger):
             info['ignore_path'] = ignore_path or earlier
             continue
         x0, y0, x1, y1 = (_parse_number(path, lineno, v) for v in fields[1:])
+        if 'meta_size' not in info:
+            _fail(path, lineno, f'a box of {img_id!r} needs its image size, which '
+                  'image_sizes.txt lacks')
         h, w = info['meta_size']
         if not (0 <= x0 and 0 <= y0 and x1 <= w and y1 <= h):
             if box_policy == 'error':

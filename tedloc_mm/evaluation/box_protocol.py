@@ -51,13 +51,17 @@ def normalize_map(cam: np.ndarray) -> Tuple[np.ndarray, bool]:
     return cam, True
 
 
-def prepare_map(pred_map, eval_size: Optional[Tuple[int, int]] = None
-                ) -> Tuple[np.ndarray, bool]:
+def prepare_map(pred_map, eval_size: Optional[Tuple[int, int]] = None,
+                normalize: bool = True) -> Tuple[np.ndarray, bool]:
     """The protocol's map: bicubic resize to ``eval_size`` (h, w), then normalise.
 
     Args:
         pred_map: array-like or tensor (H, W), any float values.
         eval_size: (h, w) of the evaluation, or None to keep the map's own size.
+        normalize: False takes the values as they are (float64), as the
+            reference's standalone ``evaluation.py`` does with saved score maps;
+            they must then lie in [0, 1] (ValueError otherwise; a NaN / inf map
+            still gives zeros and ``finite=False``).
 
     Returns:
         (map01, finite): float64 (h, w) in [0, 1]; see :func:`normalize_map`.
@@ -72,7 +76,14 @@ def prepare_map(pred_map, eval_size: Optional[Tuple[int, int]] = None
             return np.zeros(tuple(eval_size), np.float64), False
         cam = cv2.resize(cam, (int(eval_size[1]), int(eval_size[0])),
                          interpolation=cv2.INTER_CUBIC)
-    return normalize_map(cam)
+    if normalize:
+        return normalize_map(cam)
+    if not np.isfinite(cam).all():
+        return np.zeros_like(cam), False
+    if cam.min() < 0 or cam.max() > 1:
+        raise ValueError(f'map values must lie in [0, 1] without normalisation, got '
+                         f'min {cam.min():g}, max {cam.max():g}')
+    return cam, True
 
 
 def quantize_map(map01: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger, print_log
 from tedloc_mm.registry import METRICS
 from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
+from .parallel import map_in_threads
 from .wsol_records import PREFIX, evaluate_image, summarize_records, threshold_index
 
 
@@ -86,6 +87,9 @@ class WSOLMetric(BaseMetric):
             ``'ori'`` or ``'input'`` (only that field).
         no_box: ``'error'`` or ``'skip'``, see above.
         nonfinite: ``'zero'`` or ``'error'``, see above.
+        workers: threads of this process that evaluate the samples of a batch
+            (1 = none; the numbers do not depend on it). Under ``dist_test.sh``
+            each process has its own threads.
         collect_device, prefix: as in :class:`mmengine.evaluator.BaseMetric`.
     """
 
@@ -100,6 +104,7 @@ class WSOLMetric(BaseMetric):
                  box_source: str = 'auto',
                  no_box: str = 'error',
                  nonfinite: str = 'zero',
+                 workers: int = 1,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs):
@@ -124,6 +129,9 @@ class WSOLMetric(BaseMetric):
             threshold_index(self.thresholds, thr)     # fail at build time, not at the end
         self.no_box = no_box
         self.nonfinite = nonfinite
+        if int(workers) < 1:
+            raise ValueError(f'workers must be >= 1, got {workers}')
+        self.workers = int(workers)
         # numba compiles the box evaluator on its first use in a fresh checkout: do it
         # here, where a pause can be explained, not in the middle of the test loop
         seconds = component_tree.warm_up()
@@ -150,33 +158,37 @@ class WSOLMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Turn each sample into a compact record (see :mod:`.wsol_records`)."""
-        for sample in data_samples:
-            img_id = sample.get('img_id', sample.get('img_path', '<unknown id>'))
-            try:
-                if 'pred_map' not in sample:
-                    raise ValueError('the sample has no pred_map')
-                pred_map = _as_numpy(sample['pred_map'])
-                if pred_map.ndim != 2:
-                    raise ValueError(f'pred_map must be 2-D (H, W), got shape {pred_map.shape}')
-                size = self.eval_size or tuple(pred_map.shape)
-                gt_boxes = self._gt_boxes(sample, size)
-                gt_mask = sample.get('gt_mask')
-                if gt_boxes is None and gt_mask is None and self.no_box == 'error':
-                    raise ValueError("no GT box (set WSOLMetric(no_box='skip') to leave "
-                                     'such images out of the box metrics)')
-                record = evaluate_image(
-                    pred_map, gt_boxes, thresholds=self.thresholds,
-                    iou_thrs=self.iou_thrs, eval_size=size,
-                    pred_score=sample.get('pred_score'), gt_label=sample.get('gt_label'),
-                    gt_mask=gt_mask, ignore_mask=sample.get('ignore_mask'),
-                    nonfinite=self.nonfinite)
-            except ValueError as err:
-                raise ValueError(f'WSOLMetric: image {img_id}: {err}') from err
-            if gt_boxes is None and gt_mask is None:
-                record['no_box'] = True
-            if record.get('nonfinite'):
-                record['img_id'] = str(img_id)   # only for the warning; rare
-            self.results.append(record)
+        self.results.extend(map_in_threads(lambda i: self._record(data_samples[i]),
+                                           len(data_samples), self.workers))
+
+    def _record(self, sample: dict) -> dict:
+        """The compact record of one sample (ValueError naming its image id)."""
+        img_id = sample.get('img_id', sample.get('img_path', '<unknown id>'))
+        try:
+            if 'pred_map' not in sample:
+                raise ValueError('the sample has no pred_map')
+            pred_map = _as_numpy(sample['pred_map'])
+            if pred_map.ndim != 2:
+                raise ValueError(f'pred_map must be 2-D (H, W), got shape {pred_map.shape}')
+            size = self.eval_size or tuple(pred_map.shape)
+            gt_boxes = self._gt_boxes(sample, size)
+            gt_mask = sample.get('gt_mask')
+            if gt_boxes is None and gt_mask is None and self.no_box == 'error':
+                raise ValueError("no GT box (set WSOLMetric(no_box='skip') to leave "
+                                 'such images out of the box metrics)')
+            record = evaluate_image(
+                pred_map, gt_boxes, thresholds=self.thresholds,
+                iou_thrs=self.iou_thrs, eval_size=size,
+                pred_score=sample.get('pred_score'), gt_label=sample.get('gt_label'),
+                gt_mask=gt_mask, ignore_mask=sample.get('ignore_mask'),
+                nonfinite=self.nonfinite)
+        except ValueError as err:
+            raise ValueError(f'WSOLMetric: image {img_id}: {err}') from err
+        if gt_boxes is None and gt_mask is None:
+            record['no_box'] = True
+        if record.get('nonfinite'):
+            record['img_id'] = str(img_id)   # only for the warning; rare
+        return record
 
     def compute_metrics(self, results: list) -> dict:
         """Sum the records of all processes into the metrics (names: class doc)."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from .box_protocol import cam_thresholds, check_boxes, prepare_map
 from .contour_levels import localization_ious
+from .parallel import map_in_threads
 from .pxap import pxap_from_histograms, pxap_histograms, resize_mask
 
 PREFIX = 'wsol'
@@ -37,7 +38,8 @@ def _iou_name(iou: float) -> str:
 def evaluate_image(pred_map, gt_boxes: Optional[np.ndarray] = None, *,
                    thresholds: np.ndarray, iou_thrs: Sequence[float],
                    eval_size=None, pred_score=None, gt_label=None, gt_mask=None,
-                   ignore_mask=None, nonfinite: str = 'zero') -> dict:
+                   ignore_mask=None, nonfinite: str = 'zero',
+                   normalize: bool = True) -> dict:
     """The compact record of one image (see the module docstring).
 
     Args:
@@ -50,11 +52,14 @@ def evaluate_image(pred_map, gt_boxes: Optional[np.ndarray] = None, *,
         gt_mask / ignore_mask: (h, w) masks at any size (nearest-resized) or None.
         nonfinite: ``'zero'`` evaluates a NaN/inf map as zeros (the protocol's rule
             for NaN) and flags it; ``'error'`` raises ValueError.
+        normalize: False evaluates the map's values as they are (they must lie in
+            [0, 1]), as the reference's ``evaluation.py`` does with saved score
+            maps; True (default) min-max normalises, as WSOLMetric does.
 
     Raises:
         ValueError with the reason (the caller adds the image id).
     """
-    map01, finite = prepare_map(pred_map, eval_size)
+    map01, finite = prepare_map(pred_map, eval_size, normalize=normalize)
     if not finite and nonfinite == 'error':
         raise ValueError('the localization map contains NaN or inf')
     record = {}
@@ -70,13 +75,7 @@ def evaluate_image(pred_map, gt_boxes: Optional[np.ndarray] = None, *,
         thr = np.asarray(iou_thrs, dtype=np.float64)[None, :, None]
         record['hits'] = np.packbits((iou[:, None, :] >= thr).ravel())
     if pred_score is not None:
-        if hasattr(pred_score, 'detach'):
-            pred_score = pred_score.detach().cpu().numpy()
-        score = np.asarray(pred_score, dtype=np.float64).ravel()
-        if score.size == 0 or not np.isfinite(score).all():
-            raise ValueError('pred_score is empty or contains NaN/inf')
-        top = np.argsort(-score, kind='stable')[:5]
-        record['top5'] = np.pad(top, (0, 5 - len(top)), constant_values=-1).astype(np.int32)
+        record['top5'] = top5_classes(pred_score)
     if gt_label is not None:
         record['label'] = int(np.asarray(
             gt_label.detach().cpu() if hasattr(gt_label, 'detach') else gt_label).ravel()[0])
@@ -85,6 +84,18 @@ def evaluate_image(pred_map, gt_boxes: Optional[np.ndarray] = None, *,
         ignore = None if ignore_mask is None else resize_mask(ignore_mask, map01.shape)
         record['pxap'] = np.stack(pxap_histograms(map01, fg, ignore, thresholds)).astype(np.int32)
     return record
+
+
+def top5_classes(pred_score) -> np.ndarray:
+    """The 5 highest-scoring classes of a score vector (K,), best first, int32 (5,);
+    ties keep the lower class first; -1 pads K < 5. ValueError if empty or non-finite."""
+    if hasattr(pred_score, 'detach'):
+        pred_score = pred_score.detach().cpu().numpy()
+    score = np.asarray(pred_score, dtype=np.float64).ravel()
+    if score.size == 0 or not np.isfinite(score).all():
+        raise ValueError('pred_score is empty or contains NaN/inf')
+    top = np.argsort(-score, kind='stable')[:5]
+    return np.pad(top, (0, 5 - len(top)), constant_values=-1).astype(np.int32)
 
 
 def record_nbytes(record: dict) -> int:
@@ -168,7 +179,8 @@ def best_cam_threshold(metrics: Dict[str, float], prefix: str = PREFIX) -> float
 def evaluate_maps(maps, gt_boxes, *, labels=None, scores=None, gt_masks=None,
                   ignore_masks=None, eval_size=None, cam_curve_interval: float = 0.01,
                   iou_thrs: Sequence[float] = (0.3, 0.5, 0.7), loc_iou: float = 0.5,
-                  img_ids=None) -> Dict[str, float]:
+                  img_ids=None, workers: int = 1, normalize: bool = True
+                  ) -> Dict[str, float]:
     """WSOLMetric's numbers for in-memory maps, without the Runner.
 
     Args:
@@ -176,21 +188,25 @@ def evaluate_maps(maps, gt_boxes, *, labels=None, scores=None, gt_masks=None,
             evaluation pixels (or None per image, e.g. mask-only data).
         labels / scores / gt_masks / ignore_masks / img_ids: optional sequences
             aligned with ``maps``.
+        workers: threads that evaluate the images (chunks of images each); the
+            numbers are identical for any value (records are summed).
+        normalize: see :func:`evaluate_image`.
     """
     thresholds = cam_thresholds(cam_curve_interval)
-    n = len(maps)
 
     def at(seq, i):
         return None if seq is None else seq[i]
 
-    records = []
-    for i in range(n):
+    def one(i):
         try:
-            records.append(evaluate_image(
+            return evaluate_image(
                 maps[i], at(gt_boxes, i), thresholds=thresholds, iou_thrs=iou_thrs,
                 eval_size=eval_size, pred_score=at(scores, i), gt_label=at(labels, i),
-                gt_mask=at(gt_masks, i), ignore_mask=at(ignore_masks, i)))
+                gt_mask=at(gt_masks, i), ignore_mask=at(ignore_masks, i),
+                normalize=normalize)
         except ValueError as err:
             name = at(img_ids, i) or f'#{i}'
             raise ValueError(f'image {name}: {err}') from err
+
+    records = map_in_threads(one, len(maps), workers)
     return summarize_records(records, thresholds, iou_thrs, loc_iou)
