@@ -48,6 +48,9 @@ def parse_args(argv=None):
                    metavar=('TRAIN', 'VAL', 'TEST'), help="fractions of each class's stamps")
     p.add_argument('--background-crop', type=float, nargs=2, default=d.background_crop,
                    metavar=('MIN', 'MAX'), help='crop side / shorter side of the photo')
+    p.add_argument('--backgrounds', nargs='+', default=None,
+                   help='background files relative to --background-root (default: the '
+                   'curated wallpaper photos of the Debian packages)')
     p.add_argument('--ext', choices=('jpg', 'png'), default=d.image_ext)
     p.add_argument('--overwrite', action='store_true', help='replace an existing set')
     p.add_argument('--reuse', action='store_true',
@@ -76,7 +79,7 @@ def main(argv=None):
         seed=a.seed, classes=tuple(a.classes), num_train=a.train, num_val=a.val,
         num_test=a.test, image_size=a.image_size, object_size=tuple(a.object_size),
         stamp_split=tuple(a.stamp_split), background_crop=tuple(a.background_crop),
-        image_ext=a.ext)
+        backgrounds=tuple(a.backgrounds) if a.backgrounds else None, image_ext=a.ext)
     try:
         if a.fetch:
             stamp_root, background_root = fetch_sources(a.fetch, a.classes, log)
