@@ -120,18 +120,70 @@ def test_data_preprocessor_is_clip():
     assert x[0, 2].mean() > 0 and x[0, 0].mean() < 0
 
 
-@pytest.mark.parametrize('patch,stride,tokens,out', [(14, 4, 16, 56), (14, 14, 16, 16),
-                                                     (14, 1, 16, 224), (8, 4, 8, 16),
-                                                     (14, 7, 16, 32)])
-def test_decoder_output_stride(patch, stride, tokens, out):
-    dec = TeDLocDecoder(in_channels=8, out_channels=6, patch_size=patch, out_stride=stride,
-                        hidden_channels=4)
-    assert dec.out_stride == stride
-    z = dec(torch.randn(2, 8, tokens, tokens))
+# (encoder stride, decoder stride, encoder map side, z side, upsampling stages), all by
+# hand: z side = map side * in_stride / out_stride, stages = ceil(log2(in / out))
+@pytest.mark.parametrize('in_stride,stride,feat,out,stages', [
+    (14, 4, 16, 56, 2),    # EVA-L at 224 px: 16 tokens -> 56 (3.5 px per token)
+    (14, 14, 16, 16, 0),
+    (14, 1, 16, 224, 4),
+    (8, 4, 8, 16, 1),
+    (14, 7, 16, 32, 1),
+    (32, 4, 7, 56, 3),     # last CNN stage (ResNet / ConvNeXt / EfficientNet) at 224 px
+    (16, 4, 14, 56, 2),    # the stage before it
+    (32, 32, 7, 7, 0),
+    (32, 8, 2, 8, 2)])
+def test_decoder_output_stride(in_stride, stride, feat, out, stages):
+    dec = TeDLocDecoder(in_channels=8, out_channels=6, in_stride=in_stride,
+                        out_stride=stride, hidden_channels=4)
+    assert dec.out_stride == stride and dec.num_stages == stages
+    assert len(dec.stages) == stages
+    z = dec(torch.randn(2, 8, feat, feat))
     assert z.shape == (2, 6, out, out)
-    assert out == tokens * patch // stride
+
+
+@pytest.mark.parametrize('in_stride,stride,input_hw,feat_hw,out_hw', [
+    # a CNN rounds odd sizes up: 72 px at stride 32 gives 3 rows (72 / 32 = 2.25); z
+    # must still be 72 // 4 = 18 rows, the pseudo-label sampler's size (3 * 32 / 4 = 24
+    # would not be)
+    (32, 4, (72, 100), (3, 4), (18, 25)),
+    (14, 4, (224, 224), (16, 16), (56, 56)),
+    (16, 16, (70, 70), (5, 5), (4, 4))])
+def test_decoder_output_follows_the_input_size(in_stride, stride, input_hw, feat_hw, out_hw):
+    dec = TeDLocDecoder(in_channels=8, out_channels=6, in_stride=in_stride,
+                        out_stride=stride, hidden_channels=4)
+    z = dec(torch.randn(1, 8, *feat_hw), input_hw=input_hw)
+    assert tuple(z.shape[-2:]) == out_hw
+
+
+def test_decoder_patch_size_is_the_old_name_of_in_stride():
+    dec = TeDLocDecoder(in_channels=8, out_channels=6, patch_size=14, out_stride=4)
+    assert dec.in_stride == 14 and dec.num_stages == 2
+    with pytest.raises(ValueError, match='patch_size'):
+        TeDLocDecoder(in_channels=8, out_channels=6, in_stride=16, patch_size=14)
+    with pytest.raises(ValueError, match='in_stride'):
+        TeDLocDecoder(in_channels=8, out_channels=6)
+
+
+def test_tedloc_takes_the_decoder_input_from_the_backbone():
+    torch.manual_seed(0)
+    cfg = dict(type='TeDLoc',
+               backbone=dict(type='FrozenEVA', patch_size=8, img_size=64,
+                             arch=dict(embed_dims=64, num_layers=1, num_heads=4,
+                                       feedforward_channels=128)),
+               neck=dict(type='TeDLocDecoder', out_channels=D, out_stride=4,
+                         hidden_channels=16),
+               head=dict(type='PatchMILHead', num_classes=K, in_channels=D,
+                         anchor_embeddings=torch.randn(K, D)))
+    model = MODELS.build(cfg)
+    assert (model.neck.in_channels, model.neck.in_stride) == (64, 8)
+    cfg['neck'] = dict(cfg['neck'], in_channels=32)
+    with pytest.raises(ValueError, match='in_channels=32'):
+        MODELS.build(cfg)
+    cfg['neck'] = dict(cfg['neck'], in_channels=64, patch_size=14)
+    with pytest.raises(ValueError, match='in_stride=14'):
+        MODELS.build(cfg)
 
 
 def test_decoder_rejects_bad_stride():
     with pytest.raises(ValueError, match='out_stride'):
-        TeDLocDecoder(in_channels=8, out_channels=6, patch_size=8, out_stride=16)
+        TeDLocDecoder(in_channels=8, out_channels=6, in_stride=8, out_stride=16)

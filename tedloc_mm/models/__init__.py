@@ -1,8 +1,9 @@
-"""TeD-Loc models: frozen EVA encoder, decoder, PatchMILHead, the TeDLoc localizer."""
+"""TeD-Loc models: frozen encoders, decoder, PatchMILHead, the TeDLoc localizer."""
 from . import backbones, heads, localizers, necks, utils  # noqa: F401
-from .backbones import FrozenEVA
+from .backbones import EfficientNetLite, FrozenBackbone, FrozenEVA
 from .heads import PatchMILHead
 from .localizers import GradCAMLocalizer, TeDLoc
 from .necks import TeDLocDecoder
 
-__all__ = ['FrozenEVA', 'TeDLocDecoder', 'PatchMILHead', 'TeDLoc', 'GradCAMLocalizer']
+__all__ = ['FrozenBackbone', 'FrozenEVA', 'EfficientNetLite', 'TeDLocDecoder',
+           'PatchMILHead', 'TeDLoc', 'GradCAMLocalizer']

@@ -2,13 +2,11 @@
 import copy
 from typing import Optional, Union
 
-import torch
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from mmpretrain.models.backbones import BEiTViT, ViTEVA02
 
 from tedloc_mm.registry import MODELS
 from ..utils.eva_checkpoint import load_eva_weights
+from .frozen_backbone import FrozenBackbone
 
 #: MMPretrain's settings of the released EVA models (its ``eva*-p14_headless`` configs)
 _VARIANT_DEFAULTS = {
@@ -22,8 +20,16 @@ _VARIANT_DEFAULTS = {
 
 
 @MODELS.register_module()
-class FrozenEVA(BaseModule):
+class FrozenEVA(FrozenBackbone):
     """An EVA ViT from MMPretrain returning its last patch tokens as a map.
+
+    The EVA case of :class:`FrozenBackbone` (same freezing, lazy loading and
+    ``out_stride`` / ``out_channels``), kept for the EVA-L configs: it fills in
+    MMPretrain's EVA settings, keeps the ViT under ``.vit`` (state-dict keys
+    ``backbone.vit.*``, as in existing checkpoints) and reads EVA files with
+    :func:`~tedloc_mm.models.utils.load_eva_weights` (derived RoPE tables may be
+    absent; original / timm files are converted by
+    ``tools/model_converters/eva_to_mmpretrain.py``).
 
     ``variant='eva02'`` builds MMPretrain's ``ViTEVA02`` (EVA-02), ``'eva01'`` its
     ``BEiTViT`` with EVA-01's settings. ``arch`` is MMPretrain's: ``'l'`` for the
@@ -41,7 +47,7 @@ class FrozenEVA(BaseModule):
         variant: ``'eva02'`` or ``'eva01'``.
         arch: MMPretrain arch name or dict.
         img_size: input size the position embeddings are built for (224).
-        patch_size: 14 for the released EVA models.
+        patch_size: 14 for the released EVA models (= ``out_stride``).
         checkpoint: local file in MMPretrain's layout, or None for random weights.
             Read in :meth:`init_weights`, which the Runner calls before training
             only: testing or resuming a TeD-Loc checkpoint (which holds the backbone
@@ -54,6 +60,8 @@ class FrozenEVA(BaseModule):
         patch tokens of the last block (class token dropped, no final norm).
     """
 
+    encoder_name = 'vit'
+
     def __init__(self,
                  variant: str = 'eva02',
                  arch: Union[str, dict] = 'l',
@@ -63,7 +71,6 @@ class FrozenEVA(BaseModule):
                  frozen: bool = True,
                  init_cfg=None,
                  **kwargs):
-        super().__init__(init_cfg=init_cfg)
         if variant not in _VARIANT_DEFAULTS:
             raise ValueError(f'variant must be one of {tuple(_VARIANT_DEFAULTS)}, '
                              f'got {variant!r}')
@@ -71,35 +78,13 @@ class FrozenEVA(BaseModule):
         cfg.update(kwargs)
         cfg.update(arch=arch, img_size=img_size, patch_size=patch_size, out_type='featmap')
         vit_cls = ViTEVA02 if variant == 'eva02' else BEiTViT
-        self.vit = vit_cls(**cfg)
+        vit = vit_cls(**cfg)
+        super().__init__(vit, checkpoint=checkpoint, frozen=frozen, init_cfg=init_cfg,
+                         out_stride=patch_size, out_channels=vit.embed_dims)
         self.variant = variant
         self.patch_size = patch_size
-        self.embed_dims = self.vit.embed_dims
-        self.checkpoint = checkpoint
-        self.frozen = frozen
-        if frozen:
-            for p in self.vit.parameters():
-                p.requires_grad_(False)
-            self.train(False)
+        self.embed_dims = vit.embed_dims
 
-    def init_weights(self):
-        """Load ``checkpoint`` or, without one, run MMPretrain's random init."""
-        if self.checkpoint is None:
-            self.vit.init_weights()
-            return
-        n_tensors, n_params = load_eva_weights(self.vit, self.checkpoint)
-        print_log(f'FrozenEVA: loaded {n_tensors} tensors ({n_params / 1e6:.1f} M '
-                  f'values) from {self.checkpoint}', logger='current')
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.frozen:
-            # MMPretrain's VisionTransformer.train returns None; not chainable
-            self.vit.train(False)
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.frozen:
-            with torch.no_grad():
-                return self.vit(x)[-1]
-        return self.vit(x)[-1]
+    def load_checkpoint_file(self, filename: str):
+        """EVA files: :func:`load_eva_weights` (strict, RoPE tables may be absent)."""
+        return load_eva_weights(self.vit, filename)

@@ -28,8 +28,9 @@ class TeDLoc(BaseModel):
         ``'tensor'``  -> (class logits f(h, .) (B, K), g logits (B, h', w')).
 
     Args:
-        backbone, neck, head: configs (``FrozenEVA``, ``TeDLocDecoder``,
-            ``PatchMILHead``).
+        backbone, neck, head: configs (``FrozenBackbone`` / ``FrozenEVA``,
+            ``TeDLocDecoder``, ``PatchMILHead``). The neck's ``in_channels`` and
+            ``in_stride`` default to the backbone's ``out_channels`` / ``out_stride``.
         data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor`` with CLIP
             mean/std and BGR -> RGB.
     """
@@ -48,12 +49,28 @@ class TeDLoc(BaseModel):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+        self.neck = MODELS.build(self._neck_cfg(neck, self.backbone))
         self.head = MODELS.build(head)
-        patch = getattr(self.backbone, 'patch_size', None)
-        if patch is not None and getattr(self.neck, 'patch_size', patch) != patch:
-            raise ValueError(f'neck.patch_size={self.neck.patch_size} differs from the '
-                             f'backbone patch_size={patch}')
+
+    @staticmethod
+    def _neck_cfg(neck: dict, backbone: torch.nn.Module) -> dict:
+        """The neck config with ``in_channels`` / ``in_stride`` taken from the backbone's
+        ``out_channels`` / ``out_stride`` where not given; given ones must agree."""
+        neck = dict(neck)
+        declared = dict(in_channels=getattr(backbone, 'out_channels', None),
+                        in_stride=getattr(backbone, 'out_stride', None))
+        if neck.get('in_stride') is None and neck.get('patch_size') is not None:
+            neck['in_stride'] = neck.pop('patch_size')  # its former name
+        for key, value in declared.items():
+            if value is None:
+                continue
+            if neck.get(key) is None:
+                neck[key] = value
+            elif neck[key] != value:
+                raise ValueError(f'neck.{key}={neck[key]} differs from the backbone\'s '
+                                 f'{value} ({type(backbone).__name__}); leave neck.{key} '
+                                 'unset to take the backbone\'s')
+        return neck
 
     @property
     def out_stride(self) -> int:
@@ -62,7 +79,9 @@ class TeDLoc(BaseModel):
 
     def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> pixel embeddings z (B, D, h', w')."""
-        return self.neck(self.backbone(inputs))
+        # the input size fixes z's size to (H // out_stride, W // out_stride) whatever
+        # the backbone's rounding (CNN stages round odd sizes up)
+        return self.neck(self.backbone(inputs), input_hw=tuple(inputs.shape[-2:]))
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor'):

@@ -1,6 +1,6 @@
-"""TeDLocDecoder: the decoder D of TeD-Loc, patch tokens -> pixel embeddings z."""
+"""TeDLocDecoder: the decoder D of TeD-Loc, encoder map -> pixel embeddings z."""
 import math
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -13,19 +13,28 @@ from tedloc_mm.registry import MODELS
 
 @MODELS.register_module()
 class TeDLocDecoder(BaseModule):
-    """Upsample the (B, C, h, w) token map to pixel embeddings z of width D = d.
+    """Upsample the encoder's (B, C, h, w) map to pixel embeddings z of width D = d.
 
-    Architecture: ``num_stages`` = ceil(log2(patch_size / out_stride)) stages, each a
+    The encoder can be any frozen backbone (:class:`~tedloc_mm.models.FrozenBackbone`):
+    a ViT's patch tokens (stride = patch size, 14 for EVA-L), a CNN stage (stride 32
+    for the last ResNet / ConvNeXt / EfficientNet stage, 16 for the one before), ...
+    ``in_stride`` is that stride in input pixels; when the decoder is built inside
+    :class:`~tedloc_mm.models.TeDLoc`, ``in_channels`` and ``in_stride`` default to the
+    backbone's ``out_channels`` / ``out_stride``.
+
+    Architecture: ``num_stages`` = ceil(log2(in_stride / out_stride)) stages, each a
     bilinear resize (sizes spaced geometrically from h to the output size) followed
     by a 3x3 conv + norm + GELU at ``hidden_channels``; then a 1x1 conv to
     ``out_channels`` (no norm, no activation: z lives in the anchors' space, where
     signs and magnitudes matter for <z, t_k>). The input is first normalised per
-    token (``LN2d``), as the EVA tokens carry no final norm.
+    position (``LN`` over channels), as the EVA tokens carry no final norm.
 
-    Output size: (h * patch_size // out_stride, w * patch_size // out_stride), i.e.
-    stride ``out_stride`` in input pixels when the input is a multiple of the patch
-    size (224 = 16 * 14). **The pseudo-label sampler must be configured with the
-    same stride** (``pseudo_label_map`` must have exactly this size; the head checks).
+    Output size: (H // out_stride, W // out_stride) for an (H, W) input image when
+    ``forward`` gets ``input_hw`` (TeDLoc passes it: exact for any input size and
+    any rounding of the backbone), else (h * in_stride // out_stride,
+    w * in_stride // out_stride), the same when H, W are multiples of ``in_stride``.
+    **The pseudo-label sampler must be configured with the same stride**
+    (``pseudo_label_map`` must have exactly this size; the head checks).
 
     Why stride 4 and 256 hidden channels by default (EVA-L, 224 px, D = 768):
 
@@ -45,33 +54,44 @@ class TeDLocDecoder(BaseModule):
       decoder at about 3 M parameters, tiny next to the 303 M frozen encoder.
 
     Args:
-        in_channels: token width C (1024 for EVA-L).
+        in_channels: encoder channels C (1024 for EVA-L, 2048 for ResNet-50 stage 4).
         out_channels: D, must equal the anchor dimension d.
-        patch_size: the encoder's patch size (input pixels per token).
-        out_stride: output stride in input pixels, an integer in [1, patch_size]
-            (it need not divide ``patch_size``: 14 / 4 gives 3.5 pixels per token).
+        in_stride: the encoder's stride in input pixels (a ViT's patch size).
+        out_stride: output stride in input pixels, an integer in [1, in_stride]
+            (it need not divide ``in_stride``: 14 / 4 gives 3.5 pixels per token).
         hidden_channels: width of the upsampling stages.
         norm_cfg: norm of the upsampling stages.
+        patch_size: the former name of ``in_stride`` (ViT encoders); accepted for
+            existing configs.
     """
 
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
-                 patch_size: int = 14,
+                 in_stride: Optional[int] = None,
                  out_stride: int = 4,
                  hidden_channels: int = 256,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
+                 patch_size: Optional[int] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if not (isinstance(out_stride, int) and 1 <= out_stride <= patch_size):
-            raise ValueError(f'out_stride must be an int in [1, patch_size={patch_size}], '
+        if in_stride is None:
+            in_stride = patch_size
+        elif patch_size is not None and patch_size != in_stride:
+            raise ValueError(f'in_stride={in_stride} and its old name patch_size='
+                             f'{patch_size} differ; give in_stride only')
+        if not (isinstance(in_stride, int) and in_stride >= 1):
+            raise ValueError(f'in_stride (the encoder stride in input pixels) must be a '
+                             f'positive int, got {in_stride!r}')
+        if not (isinstance(out_stride, int) and 1 <= out_stride <= in_stride):
+            raise ValueError(f'out_stride must be an int in [1, in_stride={in_stride}], '
                              f'got {out_stride!r}')
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.patch_size = patch_size
+        self.in_stride = in_stride
         self._out_stride = out_stride
-        self.num_stages = max(0, math.ceil(math.log2(patch_size / out_stride) - 1e-9))
+        self.num_stages = max(0, math.ceil(math.log2(in_stride / out_stride) - 1e-9))
         self.in_norm = nn.LayerNorm(in_channels)
         stages = []
         ch = in_channels
@@ -87,28 +107,40 @@ class TeDLocDecoder(BaseModule):
         """Output stride in input pixels (the pseudo-label sampler must use the same)."""
         return self._out_stride
 
-    def output_size(self, token_hw: Tuple[int, int]) -> Tuple[int, int]:
-        """(h', w') of z for a (h, w) token grid."""
-        return tuple(s * self.patch_size // self._out_stride for s in token_hw)
+    @property
+    def patch_size(self) -> int:
+        """The former name of :attr:`in_stride`."""
+        return self.in_stride
 
-    def _stage_sizes(self, token_hw):
-        out_hw = self.output_size(token_hw)
+    def output_size(self, feat_hw: Tuple[int, int],
+                    input_hw: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+        """(h', w') of z for an (h, w) encoder map (of an (H, W) input, if given)."""
+        if input_hw is not None:
+            return tuple(int(s) // self._out_stride for s in input_hw)
+        return tuple(s * self.in_stride // self._out_stride for s in feat_hw)
+
+    def _stage_sizes(self, feat_hw, out_hw):
         n = self.num_stages
-        return [tuple(round(t * (o / t) ** ((i + 1) / n)) for t, o in zip(token_hw, out_hw))
+        return [tuple(round(t * (o / t) ** ((i + 1) / n)) for t, o in zip(feat_hw, out_hw))
                 for i in range(n)]
 
-    def forward(self, x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
-        """(B, C, h, w) tokens (or a tuple whose last item is) -> z (B, D, h', w')."""
+    def forward(self, x: Union[torch.Tensor, Sequence[torch.Tensor]],
+                input_hw: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """(B, C, h, w) map (or a tuple whose last item is) -> z (B, D, h', w').
+
+        ``input_hw``: (H, W) of the network input; fixes (h', w') to
+        (H // out_stride, W // out_stride), see :meth:`output_size`.
+        """
         if isinstance(x, (tuple, list)):
             x = x[-1]
         # plain ints (not traced size tensors): the stage sizes are computed with
         # round(), and torch.jit.trace (FLOP counting, export) would pass tensors
-        token_hw = tuple(int(v) for v in x.shape[-2:])
+        feat_hw = tuple(int(v) for v in x.shape[-2:])
+        out_hw = self.output_size(feat_hw, input_hw)
         x = self.in_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        for stage, size in zip(self.stages, self._stage_sizes(token_hw)):
+        for stage, size in zip(self.stages, self._stage_sizes(feat_hw, out_hw)):
             x = F.interpolate(x, size=size, mode='bilinear', align_corners=False)
             x = stage(x)
-        out_hw = self.output_size(token_hw)
-        if tuple(x.shape[-2:]) != out_hw:  # num_stages == 0 (out_stride == patch_size)
+        if tuple(x.shape[-2:]) != out_hw:  # num_stages == 0 (out_stride == in_stride)
             x = F.interpolate(x, size=out_hw, mode='bilinear', align_corners=False)
         return self.proj(x)
