@@ -69,7 +69,8 @@ def test_missing_file_says_what_to_do(tmp_path):
 def test_frozen_eval_mode_and_no_grad():
     m = tiny_eva(drop_path_rate=0.5)
     m.train()
-    assert m.training and not any(mod.training for mod in m.vit.modules())
+    # the wrapper reports eval too (FrozenBackbone): nothing in it ever trains
+    assert not m.training and not any(mod.training for mod in m.vit.modules())
     assert not any(p.requires_grad for p in m.parameters())
     x = torch.randn(1, 3, 64, 64, requires_grad=True)
     out = m(x)

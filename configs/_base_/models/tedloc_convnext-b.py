@@ -4,7 +4,8 @@
 #   * model.backbone.checkpoint: MMPretrain's ConvNeXt-B ImageNet-1k classifier
 #     checkpoint, used as it is (a full classifier file: prefix 'backbone.' selects the
 #     backbone weights, the linear head is dropped). Download it yourself from
-#     https://download.openmmlab.com/mmclassification/v0/convnext/convnext-base_32xb128_in1k_20221207-fbdb5eb9.pth
+#     https://download.openmmlab.com/mmclassification/v0/convnext/
+#       convnext-base_32xb128_in1k_20221207-fbdb5eb9.pth  (the two lines joined)
 #     (MMPretrain model zoo: convnext-base_32xb128_in1k, top-1 83.66) into checkpoints/.
 #     (None = random weights: only for smoke tests.)
 #   * model.head.anchor_file: class anchors from tools/build_text_anchors.py; its width
