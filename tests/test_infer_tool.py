@@ -69,9 +69,10 @@ def test_infer_tool_on_folder_and_file(tiny, tmp_path):
         x0, y0, x1, y1 = r['bbox']
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
         vis = cv2.imread(str(out_dir / r['vis_file']))
-        assert vis is not None and vis.shape[:2] == (h, w)
+        # the image at its own size, the top classes in a strip to its right
+        assert vis is not None and vis.shape[0] == h and vis.shape[1] > w
         orig = cv2.imread(r['img_path'])
-        assert np.abs(vis.astype(int) - orig.astype(int)).mean() > 5  # heat map drawn
+        assert np.abs(vis[:, :w].astype(int) - orig.astype(int)).mean() > 5  # heat map drawn
     assert sorted(r['vis_file'] for r in res) == ['vis/a.png', 'vis/c.png', 'vis/sub/b.png']
 
 

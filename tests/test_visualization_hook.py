@@ -66,7 +66,7 @@ def test_hook_writes_first_n_images_at_the_metric_threshold(data, tmp_path, monk
     assert [osp.basename(f) for f in files] == sorted(f'val_{n}_0.png' for n in first)
     for f in files:
         img = cv2.imread(f)
-        assert img.shape == (64, 64, 3)
+        assert img.shape[0] == 64 and img.shape[1] > 64  # the text strip beside the image
     assert len(glob.glob(str(out_dir / '*.png'))) == 3
     # every box was drawn at the threshold this validation chose
     assert used == [metrics['wsol/best_thr']] * 3

