@@ -13,12 +13,12 @@ pseudo_label_stride = 8
 
 # stage 1 (the linear probe) reads its features once, without augmentation
 classifier_train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='WSOLResize', scale=(img_size, img_size)),
     dict(type='PackWSOLInputs'),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='LoadCAM', cam_store=cam_store),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PseudoLabelSampler', out_stride=pseudo_label_stride,
@@ -26,7 +26,7 @@ train_pipeline = [
     dict(type='PackWSOLInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='LoadWSOLAnnotations'),  # masks of val / test: PxAP applies
     dict(type='WSOLResize', scale=(img_size, img_size)),
     dict(type='PackWSOLInputs'),

@@ -16,7 +16,7 @@ model = dict(
                            mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True),
 )
 pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='Resize', scale=(32, 32)),
     dict(type='PackInputs'),
 ]

@@ -18,7 +18,7 @@ model = dict(
 
 data_root = 'PLEASE_SET_data_root'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSOLImage'),
     dict(type='LoadWSOLAnnotations'),
     dict(type='WSOLResize', scale=(img_size, img_size)),
     dict(type='PackWSOLInputs'),
