@@ -226,11 +226,13 @@ def test_anchor_width_mismatch_and_missing_anchor_file(tmp_path):
 
 def test_qr_head_k_greater_than_d():
     with pytest.raises(ValueError, match=r'K=4.*d=3'):
-        PatchMILHead(num_classes=4, in_channels=3, anchor_embeddings=torch.randn(4, 3))
+        PatchMILHead(num_classes=4, in_channels=3, anchor_embeddings=torch.randn(
+            4, 3, generator=torch.Generator().manual_seed(0)))
 
 
 def test_anchors_are_frozen_buffer_and_orthonormal():
-    head = PatchMILHead(num_classes=3, in_channels=5, anchor_embeddings=torch.randn(3, 5))
+    head = PatchMILHead(num_classes=3, in_channels=5, anchor_embeddings=torch.randn(
+        3, 5, generator=torch.Generator().manual_seed(1)))
     assert 'anchors' in dict(head.named_buffers())
     assert all('anchors' not in n for n, _ in head.named_parameters())
     torch.testing.assert_close(head.anchors @ head.anchors.T, torch.eye(3), atol=1e-5,
