@@ -9,7 +9,6 @@ images better than the same model untrained, the best checkpoint is the best
 validation's and tests to its numbers, and training resumed from a lean checkpoint
 ends on the weights of an uninterrupted run.
 """
-import copy
 import importlib.util
 import json
 import os
@@ -189,4 +188,3 @@ def test_resume_from_a_lean_checkpoint_reaches_the_uninterrupted_weights(trained
     losses_whole, _ = _scalars(trained)
     losses_resumed, _ = _scalars(resumed)
     assert losses_resumed == losses_whole[15:]
-    assert copy.deepcopy(a['message_hub']['runtime_info']['iter']) == 29
