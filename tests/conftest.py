@@ -1,5 +1,5 @@
 import os
-import socket
+import random
 import sys
 
 import pytest
@@ -9,8 +9,23 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 import tedloc_mm  # noqa: E402,F401  (compat workarounds before anything else imports)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def same_global_random_state():
+    """Each test starts the global generators (Python, NumPy, torch) from seed 0.
+
+    The tests' own random inputs come from local seeded generators; this is for the
+    draws of the code under test: model initialisation, PseudoLabelSampler, MMCV's
+    random transforms. Without it their result would depend on which tests ran
+    before on the same (xdist) worker."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture
@@ -20,10 +35,11 @@ def repo_root():
 
 @pytest.fixture
 def free_port():
-    """A TCP port free on localhost now (for torchrun's rendezvous)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """MASTER_PORT for a process group of one process: 0, so that its store binds a
+    port the OS picks as it starts. (A port found free here and released could be
+    taken by another process before the store binds it.) Launches of several processes
+    go through tools/dist_*.sh, where torchrun picks its own port (--standalone)."""
+    return 0
 
 
 @pytest.fixture

@@ -129,6 +129,51 @@ def test_generate_cams_tool_shards_resumes_and_fills_the_store(tmp_path):
         assert store[i].shape == (16, 16) and store[i].dtype == np.uint8
 
 
+def test_generate_cams_classifier_stores_the_gt_class_gradcam(tmp_path):
+    """tools/generate_cams.py classifier: each stored CAM is the Grad-CAM of the image's
+    ground-truth class, computed here independently: the image read with OpenCV,
+    resized (bilinear) to the model's 32 px, normalised by hand with the config's
+    mean / std (RGB), a hand-written Grad-CAM on the model's own logits, then the
+    store's 8-bit quantisation. The CAMs of the other classes differ (the label
+    matters; measured: by 150 to 255 levels)."""
+    from tedloc_mm.pseudo_labels import quantize_cam
+    from tedloc_mm.pseudo_labels.classifier_cam import build_classifier
+    root = str(tmp_path / 'data')
+    ids = make_split(root, n=3)
+    cfg_file = str(tmp_path / 'cls.py')
+    Config(CLASSIFIER).dump(cfg_file)
+    torch.manual_seed(1)
+    model = build_classifier(Config(CLASSIFIER), None)
+    ckpt = str(tmp_path / 'cls.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    out = str(tmp_path / 'store')
+    load_tool().main(['classifier', cfg_file, ckpt, '--data-root', root, '--out', out,
+                      '--resolution', '16', '--batch-size', '2', '--num-workers', '0',
+                      '--no-progress'])
+    store = CAMStore(out)
+    assert sorted(store.ids()) == sorted(ids)
+    mean = np.array(CLASSIFIER['model']['data_preprocessor']['mean'])
+    std = np.array(CLASSIFIER['model']['data_preprocessor']['std'])
+    layer = model.backbone.layers[-1].norm1
+
+    def logits(x):
+        return model(x, mode='tensor')
+
+    for k, img_id in enumerate(ids):          # make_split: image k has label k % 3
+        bgr = cv2.resize(cv2.imread(osp.join(root, img_id)), (32, 32),
+                         interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(((bgr[:, :, ::-1] - mean) / std).transpose(2, 0, 1).copy())
+        x = x.float()[None]
+        cams = {y: quantize_cam(reference_gradcam(logits, layer, x, lambda out, y=y: out[y],
+                                                  (4, 4)), 16)
+                for y in range(3)}
+        stored = store[img_id].astype(int)
+        label = k % 3
+        assert np.abs(stored - cams[label].astype(int)).max() <= 1, img_id
+        for other in set(range(3)) - {label}:
+            assert np.abs(stored - cams[other].astype(int)).max() > 50, (img_id, other)
+
+
 @pytest.fixture(scope='module')
 def openai_files(tmp_path_factory):
     """A tiny OpenAI-shaped CLIP as an OpenAI TorchScript archive and as an open_clip

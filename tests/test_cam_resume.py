@@ -2,10 +2,12 @@
 store as an uninterrupted run, byte for byte.
 
 The interrupted run is a subprocess (about 8 s of CPU, mostly imports) going through a
-small wrapper that only makes each id-line write of the store sleep first, so that the
-kill lands at the worst moment of the store's write protocol, deterministically: after
-a CAM row is flushed and before its id line is written, in the middle of a batch. The
-uninterrupted run and the resumed one run in this process (one torch thread in both
+small test-only wrapper (below, never part of the package) around the real tool: the
+store writer's id-line writes are counted, and at the fifth the process sends itself
+SIGKILL before writing it. So the kill lands at the worst moment of the store's write
+protocol, after a CAM row is flushed and before its id line, in the middle of a batch,
+at the same point on every run, however loaded the machine (no polling, no timing).
+The uninterrupted run and the resumed one run in this process (one torch thread in both
 processes, so that the kernels are the same).
 """
 import importlib.util
@@ -14,7 +16,6 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -36,16 +37,21 @@ CLASSIFIER = dict(model=dict(
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            to_rgb=True)))
 
-# Runs the real tool; only CAMStoreWriter's id-line writes are delayed.
-SLOW_WRAPPER = '''
-import runpy, sys, time
+# Runs the real tool; the KILL_AT-th id line of the store is never written: the process
+# SIGKILLs itself instead, right after that CAM's row was written and flushed.
+KILLING_WRAPPER = '''
+import os, runpy, signal, sys
 import tedloc_mm.pseudo_labels.cam_store as cs
 
-class SlowLines:
+KILL_AT = int(os.environ['TEDLOC_TEST_KILL_AT_ID_LINE'])
+
+class KillBeforeIdLine:
     def __init__(self, f):
-        self.f = f
+        self.f, self.lines = f, 0
     def write(self, b):
-        time.sleep(0.4)
+        self.lines += 1
+        if self.lines == KILL_AT:
+            os.kill(os.getpid(), signal.SIGKILL)
         return self.f.write(b)
     def __getattr__(self, name):
         return getattr(self.f, name)
@@ -53,7 +59,7 @@ class SlowLines:
 _init = cs.CAMStoreWriter.__init__
 def init(self, *args, **kwargs):
     _init(self, *args, **kwargs)
-    self._ids = SlowLines(self._ids)
+    self._ids = KillBeforeIdLine(self._ids)
 cs.CAMStoreWriter.__init__ = init
 sys.argv = ['tools/generate_cams.py'] + sys.argv[1:]
 runpy.run_path('tools/generate_cams.py', run_name='__main__')
@@ -126,25 +132,12 @@ def test_sigkilled_generate_cams_resumes_to_a_byte_identical_store(tmp_path):
     run(whole)
 
     killed = str(tmp_path / 'killed')
-    proc = subprocess.Popen([sys.executable, '-c', SLOW_WRAPPER, *args(killed)], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        # wait for: 4 CAMs committed and the 5th row flushed without its id line
-        # (items 3-5 form the second batch: the kill is in the middle of it)
-        for _ in range(6000):  # a guard against a hang, not a speed limit
-            if _count(killed) == (4, 5):
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            time.sleep(0.02)
-        else:
-            raise AssertionError(f'the store never reached 4 ids + 1 row: {_count(killed)}')
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    # 4 CAMs committed, the 5th row flushed without its id line (items 3-5 form the
+    # second batch: the kill is in the middle of it)
+    proc = subprocess.run([sys.executable, '-c', KILLING_WRAPPER, *args(killed)], cwd=REPO,
+                          env=dict(env, TEDLOC_TEST_KILL_AT_ID_LINE='5'),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
     assert _count(killed) == (4, 5)  # an orphan row, as the kill left it
     assert len(CAMStore(killed)) == 4  # readers trust only rows with an id line
 

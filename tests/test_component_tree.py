@@ -1,5 +1,6 @@
 """The component sweep behind the fast box evaluation (evaluation/component_tree.py):
-each rule it relies on checked against OpenCV, and its per-level IoUs against
+each rule it relies on, as the module computes it (its window tables, its sweeps, its
+choice of the largest contour), checked against OpenCV, and its per-level IoUs against
 findContours at every distinct level of many maps."""
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ from tedloc_mm.evaluation import box_iou
 from tedloc_mm.evaluation.box_protocol import quantize_map
 from tedloc_mm.evaluation.component_tree import (_FG_AREA2, _FG_EULER4, _HOLE_AREA2,
                                                  _HOLE_EULER4, _NEIGHBOURS,
+                                                 _pixels_by_value, _sweep,
                                                  component_levels)
 
 from test_wsol_metric_protocol import random_case
@@ -49,6 +51,18 @@ def euler(mask, eight_connected):
     return ((k == 1).sum() - (k == 3).sum() + sign * 2 * diagonal.sum()) / 4
 
 
+def table_sum(mask, table):
+    """What the sweep accumulates for the pixel set ``mask`` with one of the module's
+    tables, adding the pixels in raster order: each pixel's code holds the neighbours
+    already in, i.e. those before it in raster order (W, N, NW, NE). (The sum does
+    not depend on the order: test_window_tables_sum_to_the_window_counts.)"""
+    pad = np.pad(mask.astype(np.int64), 1)
+    bit = {d: 1 << i for i, d in enumerate(_NEIGHBOURS)}
+    code = (pad[1:-1, :-2] * bit[(0, -1)] + pad[:-2, 1:-1] * bit[(-1, 0)]
+            + pad[:-2, :-2] * bit[(-1, -1)] + pad[:-2, 2:] * bit[(-1, 1)])
+    return int(table[code][mask > 0].sum())
+
+
 def components(mask):
     """8-connected foreground labels and 4-connected background labels of a mask,
     the background label of the outside (the border ring) first."""
@@ -57,13 +71,30 @@ def components(mask):
     return fg, bg[1:-1, 1:-1], bg[0, 0]
 
 
+def sweep_counts(mask):
+    """The sweeps' own counts for the binary ``mask`` (one level, ``map8 >= 1``):
+    (components, holes = components - Euler number, holes found by the background
+    sweep)."""
+    map8 = np.ascontiguousarray(mask, dtype=np.uint8)
+    h, w = map8.shape
+    levels = np.array([1], np.int64)
+    gt = np.zeros((1, 4), np.int64)
+    index, xs, ys, start = _pixels_by_value(map8)
+    none = np.zeros(1, np.bool_)
+    fg = _sweep(h, w, levels, index, xs, ys, start, gt, True, 0, _FG_AREA2, _FG_EULER4, none)
+    bg = _sweep(h, w, levels, index, xs, ys, start, gt, False, 0, _HOLE_AREA2, _HOLE_EULER4,
+                none)
+    return int(fg[2][0]), int(fg[3][0]), int(bg[3][0])
+
+
 # ---------------------------------------------------------------- the rules
 def test_outer_area_is_window_sum_plus_hole_areas():
-    """contourArea(outer) = Q4 + Q3/2 of the component + the hole contours' areas;
-    contourArea(hole) = Q1/2 + Q2 + Q3 + Q4 of the hole, where it holds no island."""
+    """The module's area tables against OpenCV: contourArea(outer) = the component's
+    _FG_AREA2 sum / 2 + its hole contours' areas; contourArea(hole) = the hole's
+    _HOLE_AREA2 sum / 2, where it holds no island (its _HOLE_EULER4 sum is 4)."""
     rng = np.random.default_rng(0)
     checked_outer = checked_holes = 0
-    for mask in random_masks(rng, 1500):
+    for mask in random_masks(rng, 600):
         fg, bg, outside = components(mask)
         contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
         for i, contour in enumerate(contours):
@@ -75,10 +106,11 @@ def test_outer_area_is_window_sum_plus_hole_areas():
                                                                  [0, 1, 0]], np.uint8))
             hole_ids = set(np.unique(bg[(grown > 0) & (mask == 0)])) - {outside}
             holes = [bg == h for h in hole_ids]
-            if any(euler(h, eight_connected=False) != 1 for h in holes):
+            if any(table_sum(h, _HOLE_EULER4) != 4 for h in holes):
                 continue                           # an island inside: areas nest deeper
+            hole_areas2 = [table_sum(h, _HOLE_AREA2) for h in holes]
             want = cv2.contourArea(contour)
-            assert quad_area(comp) + sum(hole_area(h) for h in holes) == want
+            assert (table_sum(comp, _FG_AREA2) + sum(hole_areas2)) / 2 == want
             checked_outer += 1
             # the hole contours of this component, matched by area
             hole_contours = []
@@ -86,38 +118,61 @@ def test_outer_area_is_window_sum_plus_hole_areas():
             while child != -1:
                 hole_contours.append(cv2.contourArea(contours[child]))
                 child = hierarchy[0][child][0]
-            assert sorted(hole_contours) == sorted(hole_area(h) for h in holes)
+            assert sorted(hole_contours) == sorted(a / 2 for a in hole_areas2)
             checked_holes += len(holes)
-    assert checked_outer > 5000 and checked_holes > 1000
+    assert checked_outer > 2000 and checked_holes > 400
 
 
 def test_holes_are_components_minus_euler_number():
+    """The module's Euler table and its two sweeps against OpenCV: components (8-conn.)
+    minus the _FG_EULER4 sum / 4 is the number of holes, which the background sweep
+    counts too; findContours(RETR_TREE) lists one contour per component and hole."""
     rng = np.random.default_rng(1)
+    with_holes = 0
     for mask in random_masks(rng, 500):
         fg, bg, outside = components(mask)
         n_comp = fg.max()
         n_holes = len(set(np.unique(bg[mask == 0])) - {outside})
-        assert euler(mask, eight_connected=True) == n_comp - n_holes
+        assert table_sum(mask, _FG_EULER4) == 4 * (n_comp - n_holes)
+        assert sweep_counts(mask) == (n_comp, n_holes, n_holes)
         contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
         assert len(contours) == n_comp + n_holes
+        with_holes += n_holes > 0
+    assert with_holes > 100
 
 
-def test_retr_tree_lists_components_without_holes_by_first_pixel_last_first():
+def test_ties_for_the_largest_contour_go_to_the_last_component_in_raster_order():
+    """Among outer contours of equal area (no holes) RETR_TREE lists the components by
+    first pixel, last first, and max() takes the first listed: component_levels'
+    largest-contour box must be OpenCV's. Masks of equal squares (all tied) and of
+    random shapes (ties now and then), each component's box tried as the GT."""
     rng = np.random.default_rng(2)
-    seen = 0
-    for mask in random_masks(rng, 800):
+    ties = 0
+    for trial in range(300):
+        if trial % 2:
+            mask = next(random_masks(rng, 1))
+        else:                                    # 2-4 separate 3 x 3 squares
+            mask = np.zeros((24, 24), np.uint8)
+            for _ in range(int(rng.integers(2, 5))):
+                y, x = (int(v) for v in rng.integers(0, 21, 2))
+                if not mask[max(0, y - 1):y + 4, max(0, x - 1):x + 4].any():
+                    mask[y:y + 3, x:x + 3] = 1
         contours, hierarchy = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
         if len(contours) < 2 or (hierarchy[0][:, 3] != -1).any():
             continue
-        fg = cv2.connectedComponents(mask, connectivity=8)[1]
-        firsts = []
-        for c in contours:
-            x, y = c[0][0]
-            ys, xs = np.nonzero(fg == fg[y, x])
-            firsts.append(min(zip(ys, xs)))      # raster order: row, then column
-        assert firsts == sorted(firsts, reverse=True)
-        seen += 1
-    assert seen > 100
+        h, w = mask.shape
+        boxes = np.array([cv2.boundingRect(c) for c in contours], np.int64)
+        boxes[:, 2] = np.minimum(boxes[:, 0] + boxes[:, 2], w - 1)
+        boxes[:, 3] = np.minimum(boxes[:, 1] + boxes[:, 3], h - 1)
+        areas = [cv2.contourArea(c) for c in contours]
+        largest = max(range(len(contours)), key=lambda j: areas[j])
+        ties += areas.count(areas[largest]) > 1
+        for gt in boxes:
+            iou_all, iou_largest, to_trace = component_levels(mask * 255, np.array([255]),
+                                                              gt[None])
+            assert not to_trace[0]
+            assert iou_largest[0] == box_iou(boxes[largest:largest + 1], gt[None])[0, 0]
+    assert ties > 60
 
 
 @pytest.mark.parametrize('table,weight', [

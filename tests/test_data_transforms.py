@@ -37,17 +37,21 @@ def tight_box(binary):
 
 
 def assert_aligned(r, tol):
+    """Image, box, CAM and masks show the object at the same place (to ``tol`` px);
+    where a crop removed it, none of them shows it."""
+    assert r['cam'].shape == r['gt_mask'].shape == r['img'].shape[:2]
+    assert (r['ignore_mask'] + r['gt_mask'] == 1).mean() > 0.97
     obj_pixels = r['img'][..., 2] > 125
     box = r['gt_bboxes'][0]
     tb = tight_box(obj_pixels)
-    if tb is None:  # the object was cropped away: its box has no area
+    if tb is None:  # the object was cropped away: no box area, no CAM, no mask left
         assert box[2] - box[0] <= tol or box[3] - box[1] <= tol
+        assert tight_box(r['cam'] > 0.5) is None
+        assert tight_box(r['gt_mask'] > 0) is None
         return
     np.testing.assert_allclose(box, tb, atol=tol)  # box encloses exactly the object
     np.testing.assert_allclose(tight_box(r['cam'] > 0.5), tb, atol=tol)
     np.testing.assert_allclose(tight_box(r['gt_mask'] > 0), tb, atol=tol)
-    assert r['cam'].shape == r['gt_mask'].shape == r['img'].shape[:2]
-    assert (r['ignore_mask'] + r['gt_mask'] == 1).mean() > 0.97
 
 
 @pytest.mark.parametrize('direction', ['horizontal', 'vertical'])
@@ -94,6 +98,18 @@ def test_resize_then_random_crop_moves_everything(seed):
     assert_aligned(r, tol=1.5)
     # the crop's offset is the same for image and boxes: unscaled pixel shift
     np.testing.assert_allclose(r['scale_factor'], (256 / W, 256 / H))
+
+
+@pytest.mark.parametrize('window', [(100, 0, 60, 40), (0, 0, 30, 120), (92, 30, 40, 60)])
+def test_a_crop_without_the_object_leaves_no_box_cam_or_mask(window):
+    """Windows right of / above, left of, and right of the object (x 30..89, y 40..99):
+    the box collapses to no area, and the CAM and the masks are empty too."""
+    from tedloc_mm.datasets.transforms.geometric import crop_and_resize
+    x0, y0, w, h = window
+    r = crop_and_resize(sample(), x0, y0, w, h, out_wh=(64, 48))
+    assert r['img'].shape[:2] == (48, 64)
+    assert tight_box(r['img'][..., 2] > 125) is None
+    assert_aligned(r, tol=0)
 
 
 def test_pack_wsol_inputs_writes_the_structures_fields():

@@ -38,12 +38,13 @@ def _lrs(work_dir):
     return [s['lr'] for s in map(json.loads, open(path)) if 'lr' in s]
 
 
-def test_two_cpu_processes_train_what_one_does(tmp_path, repo_root, python_exe, free_port):
+def test_two_cpu_processes_train_what_one_does(tmp_path, repo_root, python_exe):
     data = str(tmp_path / 'data')
     _make_folder_dataset(data)
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
-    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1', PYTHON=python_exe,
-               PORT=str(free_port))
+    # no PORT: torchrun picks a free port itself (--standalone), nothing to collide with
+    env = dict({k: v for k, v in os.environ.items() if k not in ('PORT', 'NNODES')},
+               PYTHONPATH=repo_root, OMP_NUM_THREADS='1', PYTHON=python_exe)
     # both runs at once: most of their time is start-up (imports), which overlaps
     runs = [
         subprocess.Popen([python_exe, 'tools/train.py', CONFIG, '--work-dir', one, *SCALED,

@@ -19,7 +19,7 @@ def _classifier():
 
 
 def test_cut_gives_the_same_cams_without_backward_below_the_layer():
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     labels = [0, 2]
     model = _classifier()
     layer = model.backbone.layer4

@@ -29,7 +29,8 @@ def load_tool():
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp('infer')
     anchors = str(d / 'anchors.pth')
-    save_anchor_file(anchors, torch.randn(3, 32), ['ant', 'bee', 'cow'], 'tiny',
+    save_anchor_file(anchors, torch.randn(3, 32, generator=torch.Generator().manual_seed(0)),
+                     ['ant', 'bee', 'cow'], 'tiny',
                      'random-init', ['{}'])
     cfg_file = str(d / 'cfg.py')
     cfg = Config.fromfile(osp.join(ROOT, 'tests/data/configs/tiny_tedloc.py'))
@@ -41,6 +42,41 @@ def tiny(tmp_path_factory):
     return d, cfg_file, ckpt
 
 
+def expected_result(cfg_file, ckpt, path, threshold, topk):
+    """What tools/infer.py should report for one image, computed without the inference
+    API: the image read with OpenCV, resized bilinearly to the 64 px input, normalised
+    by hand (RGB, CLIP mean / std), the checkpoint's model run on it; the protocol's box
+    traced with OpenCV at the input size (largest contour, boundingRect's x + w, y + h
+    as an inclusive box) and scaled to the original pixels as edges [x0, x1 + 1)."""
+    from mmpretrain.structures import DataSample
+
+    from tedloc_mm.models.localizers.tedloc import CLIP_MEAN, CLIP_STD
+    from tedloc_mm.registry import MODELS
+    cfg = Config.fromfile(cfg_file)
+    model = MODELS.build(cfg.model).eval()
+    model.load_state_dict(torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict'])
+    bgr = cv2.imread(path)
+    h, w = bgr.shape[:2]
+    rgb = cv2.resize(bgr, (64, 64), interpolation=cv2.INTER_LINEAR)[:, :, ::-1].copy()
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float()[None]
+    x = (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        out = model(x, [DataSample(metainfo=dict(img_shape=(64, 64)))], mode='predict')[0]
+    score = out.pred_score.numpy()
+    order = np.argsort(-score)[:topk]
+    names = ['ant', 'bee', 'cow']
+    top = [(names[k], float(score[k])) for k in order]
+    m = out.pred_map.numpy().astype(np.float64)
+    map8 = ((m - m.min()) / (m.max() - m.min()) * 255).astype(np.uint8)
+    mask = (map8 > int(threshold * map8.max())).astype(np.uint8)
+    contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    bx, by, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+    box_in = [bx, by, min(bx + bw, 63), min(by + bh, 63)]
+    edges = [box_in[0] * w / 64, box_in[1] * h / 64, (box_in[2] + 1) * w / 64,
+             (box_in[3] + 1) * h / 64]
+    return top, box_in, edges
+
+
 def test_infer_tool_on_folder_and_file(tiny, tmp_path):
     d, cfg_file, ckpt = tiny
     rng = np.random.default_rng(0)
@@ -48,31 +84,39 @@ def test_infer_tool_on_folder_and_file(tiny, tmp_path):
     (folder / 'sub').mkdir(parents=True)
     shapes = {'a.png': (40, 70), 'sub/b.jpg': (64, 64)}
     for name, (h, w) in shapes.items():
-        cv2.imwrite(str(folder / name), rng.integers(0, 256, (h, w, 3)).astype(np.uint8))
+        img = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+        img[h // 4:h // 2, w // 3:2 * w // 3] = 255      # a bright patch: some structure
+        cv2.imwrite(str(folder / name), img)
     single = tmp_path / 'c.png'
     cv2.imwrite(str(single), rng.integers(0, 256, (90, 30, 3)).astype(np.uint8))
     (folder / 'notes.txt').write_text('not an image')
     out_dir = tmp_path / 'out'
     out = load_tool().main([cfg_file, ckpt, str(folder), str(single), '--out-dir',
-                            str(out_dir), '--topk', '2', '--cam-threshold', '0.4'])
+                            str(out_dir), '--topk', '2', '--cam-threshold', '0.6'])
     data = json.load(open(out_dir / 'results.json'))
     assert data == json.loads(json.dumps(out))
-    assert data['cam_threshold'] == 0.4
+    assert data['cam_threshold'] == 0.6
     res = data['results']
     expected = {str(folder / 'a.png'): (40, 70), str(folder / 'sub/b.jpg'): (64, 64),
                 str(single): (90, 30)}
     assert {r['img_path']: tuple(r['ori_shape']) for r in res} == expected
+    boxes = set()
     for r in res:
         h, w = r['ori_shape']
-        assert [t['name'] for t in r['topk']][0] in ('ant', 'bee', 'cow')
-        assert len(r['topk']) == 2
-        x0, y0, x1, y1 = r['bbox']
-        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        top, box_in, edges = expected_result(cfg_file, ckpt, r['img_path'], 0.6, 2)
+        assert [t['name'] for t in r['topk']] == [name for name, _ in top]
+        assert [t['score'] for t in r['topk']] == pytest.approx([s for _, s in top], abs=1e-6)
+        assert r['pred_label'] == ['ant', 'bee', 'cow'].index(top[0][0])
+        assert r['input_shape'] == [64, 64] and r['cam_threshold'] == 0.6
+        assert r['bbox_input'] == box_in
+        assert r['bbox'] == pytest.approx(edges, abs=1e-9)
+        boxes.add(tuple(box_in))
         vis = cv2.imread(str(out_dir / r['vis_file']))
         # the image at its own size, the top classes in a strip to its right
         assert vis is not None and vis.shape[0] == h and vis.shape[1] > w
         orig = cv2.imread(r['img_path'])
         assert np.abs(vis[:, :w].astype(int) - orig.astype(int)).mean() > 5  # heat map drawn
+    assert len(boxes) == 3          # the images got boxes of their own, not one box
     assert sorted(r['vis_file'] for r in res) == ['vis/a.png', 'vis/c.png', 'vis/sub/b.png']
 
 

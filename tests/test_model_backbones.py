@@ -191,7 +191,7 @@ def test_clear_errors(tmp_path):
 def test_concat_fuses_stages_at_the_finest_resolution():
     enc = FrozenBackbone(dict(RESNET18, out_indices=(2, 3)), fuse='concat')
     assert (enc.out_stride, enc.out_channels) == (16, 32 + 64)
-    x = torch.randn(1, 3, SIZE, SIZE)
+    x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         s2, s3 = enc.encoder(x)
         z = enc(x)
@@ -224,7 +224,8 @@ def test_lean_checkpoint_and_init_localizer_with_a_frozen_backbone(tmp_path):
         type='TeDLoc', backbone=dict(backbone, checkpoint=str(tmp_path / 'gone.pth')),
         neck=dict(type='TeDLocDecoder', out_channels=D, out_stride=4, hidden_channels=8),
         head=dict(type='PatchMILHead', num_classes=K, in_channels=D,
-                  anchor_embeddings=torch.randn(K, D)))))
+                  anchor_embeddings=torch.randn(
+                      K, D, generator=torch.Generator().manual_seed(1))))))
     loaded = init_localizer(cfg, ted)
     assert all(torch.equal(loaded.state_dict()[k], full[k]) for k in full)
 
@@ -233,7 +234,7 @@ def _config_model(path, tmp_path=None):
     cfg = Config.fromfile(osp.join(ROOT, path))
     k, d = cfg.model.head.num_classes, cfg.model.head.in_channels
     cfg.model.head.anchor_file = None
-    cfg.model.head.anchor_embeddings = torch.randn(k, d)
+    cfg.model.head.anchor_embeddings = torch.randn(k, d, generator=torch.Generator().manual_seed(2))
     return cfg
 
 

@@ -38,8 +38,8 @@ def test_eva_l_config_loss_step_and_predict(tmp_path):
     assert [t for t in cfg.train_dataloader.dataset.pipeline
             if t.type == 'PseudoLabelSampler'][0].out_stride == cfg.model.neck.out_stride
     anchors = str(tmp_path / 'anchors.pth')
-    save_anchor_file(anchors, torch.randn(K, d), [f'c{k}' for k in range(K)], 'random',
-                     'random-init', ['{}'])
+    save_anchor_file(anchors, torch.randn(K, d, generator=torch.Generator().manual_seed(0)),
+                     [f'c{k}' for k in range(K)], 'random', 'random-init', ['{}'])
     cfg.model.backbone.checkpoint = None
     cfg.model.head.anchor_file = anchors
     torch.manual_seed(0)

@@ -5,9 +5,9 @@ g(z) = sigmoid(z_x + b) (weights set by hand), logit scale s = 2.
 """
 import math
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 from tedloc_mm.models.heads import PatchMILHead
@@ -98,31 +98,66 @@ def test_losses_eq1_2_4_5_by_hand():
     assert losses['loss_img'].item() == pytest.approx(2.0 * icl, rel=1e-5)
 
 
+def reference_losses(z, plms, labels, anchors, w, b, s, lambdas):
+    """Eq. 1-5 of the paper written out in float64 with NumPy, each sum replaced by the
+    mean the head documents (over the FG-sampled pixels of the batch for L_KD, over all
+    sampled pixels of the batch for P_CL, over the images for I_CL).
+
+    z (B, D, h, w); plms (B, h, w) with 1 FG, 0 BG, -1 unsampled; anchors T (K, D);
+    g(z_p) = sigmoid(w . z_p + b); f(v, t_k) = s <v, t_k>."""
+    z = np.asarray(z, np.float64)
+    T = np.asarray(anchors, np.float64)
+
+    def ce(logits, y):                               # -log softmax(logits)[y]
+        m = logits.max()
+        return m + np.log(np.exp(logits - m).sum()) - logits[y]
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    kd, pcl, icl = [], [], []
+    for i, (plm, y) in enumerate(zip(plms, labels)):
+        pixels = z[i].reshape(z.shape[1], -1).T            # (P, D)
+        labels_p = np.asarray(plm).ravel()
+        g = sigmoid(pixels @ np.asarray(w, np.float64) + b)
+        for z_p, y_p, g_p in zip(pixels, labels_p, g):
+            if y_p == 1:                                     # (1) over omega+
+                kd.append(ce(s * T @ z_p, y))
+            if y_p >= 0:                                     # (2) over omega
+                pcl.append(-np.log(g_p) if y_p == 1 else -np.log(1 - g_p))
+        a = g / g.sum()                                      # (3)
+        h = (a[:, None] * pixels).sum(0)
+        icl.append(ce(s * T @ h, y))                         # (4)
+    l_kd, p_cl, i_cl = np.mean(kd), np.mean(pcl), np.mean(icl)
+    lam1, lam2, lam3 = lambdas
+    return dict(loss_kd=lam1 * l_kd, loss_patch=lam2 * p_cl, loss_img=lam3 * i_cl,
+                total=lam1 * l_kd + lam2 * p_cl + lam3 * i_cl)  # (5)
+
+
 def test_losses_are_means_over_batch_pixels_and_images():
     g = torch.Generator().manual_seed(3)
-    head = PatchMILHead(num_classes=4, in_channels=6, anchor_embeddings=torch.randn(4, 6,
-                        generator=g), orthogonalization='qr', logit_scale=3.0)
+    emb = torch.randn(4, 6, generator=g)
+    lambdas = (0.5, 2.0, 1.5)
+    head = PatchMILHead(num_classes=4, in_channels=6, anchor_embeddings=emb,
+                        orthogonalization='qr', logit_scale=3.0, lambda_kd=lambdas[0],
+                        lambda_patch=lambdas[1], lambda_img=lambdas[2])
+    with torch.no_grad():
+        head.fg_classifier.weight.copy_(torch.randn(1, 6, 1, 1, generator=g))
+        head.fg_classifier.bias.fill_(0.3)
+    # the QR anchors from NumPy: Q of E^T with the signs making R's diagonal positive
+    q, r = np.linalg.qr(emb.numpy().astype(np.float64).T)
+    anchors = (q * np.sign(np.diag(r))).T
     z = torch.randn(2, 6, 3, 3, generator=g)
     plm0 = torch.tensor([[1, 1, -1], [0, -1, -1], [-1, 1, 0]])   # 3 FG, 2 BG
     plm1 = torch.tensor([[-1, -1, -1], [1, -1, 0], [0, 0, -1]])  # 1 FG, 3 BG
     labels = [2, 1]
     losses = head.loss(z, [sample(2, plm0), sample(1, plm1)])
-    kd_terms, bce_terms = [], []
-    fg = head.fg_logits(z)
-    for b, (plm, y) in enumerate(zip((plm0, plm1), labels)):
-        for i in range(3):
-            for j in range(3):
-                if plm[i, j] == 1:
-                    logits = 3.0 * (head.anchors @ z[b, :, i, j])
-                    kd_terms.append(F.cross_entropy(logits[None], torch.tensor([y])))
-                if plm[i, j] >= 0:
-                    p = torch.sigmoid(fg[b, i, j])
-                    bce_terms.append(-torch.log(p if plm[i, j] == 1 else 1 - p))
-    torch.testing.assert_close(losses['loss_kd'], torch.stack(kd_terms).mean())
-    torch.testing.assert_close(losses['loss_patch'], torch.stack(bce_terms).mean())
-    img_terms = [F.cross_entropy(3.0 * (head.anchors @ head.aggregate(z, fg)[b])[None],
-                                 torch.tensor([labels[b]])) for b in range(2)]
-    torch.testing.assert_close(losses['loss_img'], torch.stack(img_terms).mean())
+    want = reference_losses(z.numpy(), [plm0.numpy(), plm1.numpy()], labels, anchors,
+                            w=head.fg_classifier.weight.detach().numpy().ravel(), b=0.3,
+                            s=3.0, lambdas=lambdas)
+    for key in ('loss_kd', 'loss_patch', 'loss_img'):
+        assert losses[key].item() == pytest.approx(want[key], rel=1e-5), key
+    assert sum(losses.values()).item() == pytest.approx(want['total'], rel=1e-5)
 
 
 def test_no_fg_pixels_gives_zero_kd_with_graph():
@@ -191,11 +226,13 @@ def test_anchor_width_mismatch_and_missing_anchor_file(tmp_path):
 
 def test_qr_head_k_greater_than_d():
     with pytest.raises(ValueError, match=r'K=4.*d=3'):
-        PatchMILHead(num_classes=4, in_channels=3, anchor_embeddings=torch.randn(4, 3))
+        PatchMILHead(num_classes=4, in_channels=3, anchor_embeddings=torch.randn(
+            4, 3, generator=torch.Generator().manual_seed(0)))
 
 
 def test_anchors_are_frozen_buffer_and_orthonormal():
-    head = PatchMILHead(num_classes=3, in_channels=5, anchor_embeddings=torch.randn(3, 5))
+    head = PatchMILHead(num_classes=3, in_channels=5, anchor_embeddings=torch.randn(
+        3, 5, generator=torch.Generator().manual_seed(1)))
     assert 'anchors' in dict(head.named_buffers())
     assert all('anchors' not in n for n, _ in head.named_parameters())
     torch.testing.assert_close(head.anchors @ head.anchors.T, torch.eye(3), atol=1e-5,

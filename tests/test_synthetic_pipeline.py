@@ -27,8 +27,13 @@ TEDLOC_CFG = 'configs/demo/tedloc_efficientnet-lite0_stamps.py'
 PROBE_CFG = 'configs/demo/linear-probe_efficientnet-lite0_stamps.py'
 COLUMNS = ['MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc', 'Top-5 Loc', 'PxAP', 'Top-1 Cls',
            'best thr']
-ROWS = {'CAM baseline (linear-probe Grad-CAM)', 'TeD-Loc (fg map)', 'TeD-Loc (anchor map)',
-        'TeD-Loc untrained (fg map)'}
+# table row -> the tools/test.py --out file of its model; column -> metric key
+ROW_FILES = {'CAM baseline (linear-probe Grad-CAM)': 'cam_baseline',
+             'TeD-Loc (fg map)': 'tedloc_fg', 'TeD-Loc (anchor map)': 'tedloc_anchor',
+             'TeD-Loc untrained (fg map)': 'tedloc_untrained'}
+ROWS = set(ROW_FILES)
+COLUMN_KEYS = dict(zip(COLUMNS, ('wsol/MaxBoxAcc', 'wsol/MaxBoxAccV2', 'wsol/Top1Loc',
+                                 'wsol/Top5Loc', 'wsol/PxAP', 'wsol/Top1Cls', 'wsol/best_thr')))
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 pytestmark = pytest.mark.xdist_group('synthetic_pipeline')
@@ -109,16 +114,35 @@ def trained_and_untrained(pipeline_dir):
 
 
 def test_pipeline_outputs_table_and_overlays(pipeline_dir):
+    """The table holds, row by row and column by column, the numbers tools/test.py
+    wrote for that model; those numbers are consistent with each other and with 18
+    test images; each model drew its overlays."""
     results = osp.join(pipeline_dir, 'results')
     table = json.load(open(osp.join(results, 'table.json')))
     assert set(table) == ROWS
-    for row in table.values():
-        assert list(row) == COLUMNS
-        for col, value in row.items():
-            assert value is not None, col
-            assert 0 <= value <= (1 if col == 'best thr' else 100), (col, value)
-    md = open(osp.join(results, 'table.md')).read()
-    assert all(c in md for c in COLUMNS) and all(r in md for r in ROWS)
+    md = open(osp.join(results, 'table.md')).read().splitlines()
+    num_images = 18                                  # gliders --quick: 6 test images x 3
+    for row, stem in ROW_FILES.items():
+        measured = json.load(open(osp.join(results, f'{stem}_test.json')))
+        assert list(table[row]) == COLUMNS
+        for col, key in COLUMN_KEYS.items():
+            assert table[row][col] == measured[key], (row, col)
+        line = next(ln for ln in md if ln.startswith(f'| {row} |'))
+        assert line == f'| {row} | ' + ' | '.join(f'{table[row][c]:.2f}' for c in COLUMNS) + ' |'
+        # the protocol's own relations between the numbers
+        per_iou = [measured[f'wsol/MaxBoxAccV2@{t}'] for t in ('0.3', '0.5', '0.7')]
+        assert measured['wsol/MaxBoxAccV2'] == pytest.approx(sum(per_iou) / 3)
+        assert per_iou[0] >= per_iou[1] >= per_iou[2]
+        assert measured['wsol/MaxBoxAccV2@0.5'] >= measured['wsol/MaxBoxAcc']
+        assert measured['wsol/Top1Loc'] <= min(measured['wsol/MaxBoxAcc'],
+                                               measured['wsol/Top1Cls'], measured['wsol/Top5Loc'])
+        assert measured['wsol/Top5Loc'] <= measured['wsol/MaxBoxAcc']
+        for key in ('wsol/MaxBoxAcc', 'wsol/Top1Loc', 'wsol/Top5Loc', 'wsol/Top1Cls'):
+            count = measured[key] * num_images / 100    # a whole number of images
+            assert count == pytest.approx(round(count), abs=1e-9), (row, key)
+        assert round(measured['wsol/best_thr'] * 100) == pytest.approx(
+            measured['wsol/best_thr'] * 100, abs=1e-9)  # one of np.arange(0, 1, 0.01)
+        assert 0 < measured['wsol/PxAP'] <= 100
     times = json.load(open(osp.join(results, 'times.json')))
     assert 'total (this run)' in times
     for name in ('cam_baseline', 'tedloc_fg', 'tedloc_anchor', 'tedloc_untrained'):

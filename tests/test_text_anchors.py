@@ -124,7 +124,8 @@ def test_build_tool_needs_checkpoint_or_explicit_random_init(tmp_path, tiny_clip
 def test_anchor_file_validation(tmp_path):
     p = str(tmp_path / 'x.pth')
     with pytest.raises(ValueError, match='2 class names for 3'):
-        save_anchor_file(p, torch.randn(3, 4), ['a', 'b'], 'm', 'f', ['{}'])
+        save_anchor_file(p, torch.randn(3, 4, generator=torch.Generator().manual_seed(0)),
+                         ['a', 'b'], 'm', 'f', ['{}'])
     torch.save({'foo': 1}, p)
     with pytest.raises(ValueError, match='not an anchor file'):
         load_anchor_file(p)

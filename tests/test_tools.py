@@ -35,8 +35,9 @@ def folder_dataset(tmp_path_factory):
     return root
 
 
-def _run(args, repo_root, extra_env=None, check=True):
-    env = dict(os.environ, PYTHONPATH=repo_root + os.pathsep + osp.join(repo_root, 'tests', 'plugins'),
+def _run(args, repo_root, extra_env=None, check=True, base_env=None):
+    env = dict(os.environ if base_env is None else base_env,
+               PYTHONPATH=repo_root + os.pathsep + osp.join(repo_root, 'tests', 'plugins'),
                OMP_NUM_THREADS='1')
     env.update(extra_env or {})
     proc = subprocess.run(args, cwd=repo_root, env=env, capture_output=True, text=True,
@@ -58,7 +59,7 @@ def _state(path):
 
 
 def test_train_then_single_and_two_process_test_agree(folder_dataset, tmp_path, repo_root,
-                                                      python_exe, free_port):
+                                                      python_exe):
     work = str(tmp_path / 'train')
     _run([python_exe, 'tools/train.py', CONFIG, '--work-dir', work, '--cfg-options',
           *_data_opts(folder_dataset)], repo_root)
@@ -69,11 +70,13 @@ def test_train_then_single_and_two_process_test_agree(folder_dataset, tmp_path, 
     _run([python_exe, 'tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 't1'),
           '--out', single, '--cfg-options', *_data_opts(folder_dataset)], repo_root)
     double = str(tmp_path / 'double.json')
-    # 15 test images over 2 processes with batch 3: uneven shards, padding to trim
+    # 15 test images over 2 processes with batch 3: uneven shards, padding to trim.
+    # No PORT: torchrun picks a free port itself (--standalone), nothing to collide with
+    env = {k: v for k, v in os.environ.items() if k not in ('PORT', 'NNODES')}
     _run(['bash', 'tools/dist_test.sh', CONFIG, ckpt, '2', '--work-dir',
           str(tmp_path / 't2'), '--out', double, '--cfg-options',
-          *_data_opts(folder_dataset)], repo_root,
-         extra_env={'PORT': str(free_port), 'PYTHON': python_exe})
+          *_data_opts(folder_dataset)], repo_root, base_env=env,
+         extra_env={'PYTHON': python_exe})
     m1, m2 = json.load(open(single)), json.load(open(double))
     assert set(m1) == {'accuracy/top1', 'accuracy/top2'}
     assert m1 == m2

@@ -26,8 +26,8 @@ def data(tmp_path_factory):
     generate_synthetic_wsol(root, seed=3, num_classes=3, num_train=0, num_val=2,
                             num_test=0, image_size=64)
     anchors = str(d / 'anchors.pth')
-    save_anchor_file(anchors, torch.randn(3, 32), ['a', 'b', 'c'], 'tiny', 'random-init',
-                     ['{}'])
+    save_anchor_file(anchors, torch.randn(3, 32, generator=torch.Generator().manual_seed(0)),
+                     ['a', 'b', 'c'], 'tiny', 'random-init', ['{}'])
     return root, anchors
 
 

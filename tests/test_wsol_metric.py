@@ -72,29 +72,43 @@ def test_gt_bboxes_fallback_uses_img_shape():
 
 
 def test_topk_loc_max_and_at_best_threshold():
-    """outer-GT images are found for t < 0.5, inner-GT images for t >= 0.5."""
+    """outer-GT images are found for t < 0.5, inner-GT images for t >= 0.5; the fourth
+    image is found only by a contour that is not the largest, so MaxBoxAccV2 counts it
+    and MaxBoxAcc and Top-k Loc (the largest contour's box) do not."""
     outer, inner = (4, 4, 27, 27), (10, 10, 20, 20)
     m = _plateau_map(32, outer, inner)
     gt_outer, gt_inner = [[4, 4, 28, 28]], [[10, 10, 21, 21]]
+    # two blobs at 1.0: a 16 x 16 one off the object (the largest contour, its box
+    # (2, 2, 18, 18) misses) and a 7 x 7 one whose box (22, 22, 29, 29) is the GT box
+    two = torch.zeros(32, 32)
+    two[2:18, 2:18] = 1.0
+    two[22:29, 22:29] = 1.0
     samples = [
         _sample(m, gt_outer, label=7, top=(1, 2, 3, 4, 5)),   # loc only below 0.5, cls wrong
         _sample(m, gt_outer, label=7, top=(1, 7, 3, 4, 5)),   # loc below 0.5, top-5 right
         _sample(m, gt_inner, label=2, top=(2, 1, 3, 4, 5)),   # loc from 0.5 up, top-1 right
+        _sample(two, [[22, 22, 29, 29]], label=4, top=(4, 0, 1, 2, 3)),  # V2 only, top-1 right
     ]
     res = _run(WSOLMetric(), samples)
-    assert res['wsol/MaxBoxAcc'] == pytest.approx(200 / 3)
+    # largest contour: images 1, 2 below 0.5 (2 of 4), image 3 from 0.5 up (1 of 4)
+    assert res['wsol/MaxBoxAcc'] == 50.0
     assert res['wsol/best_thr'] == 0.0                        # first of the best thresholds
-    assert res['wsol/Top1Loc'] == pytest.approx(100 / 3)      # image 3, at t >= 0.5
+    # all contours: image 4 at every threshold, with IoU 1 (so at every IoU threshold)
+    for iou in ('0.3', '0.5', '0.7'):
+        assert res[f'wsol/MaxBoxAccV2@{iou}'] == 75.0, iou      # images 1, 2, 4 below 0.5
+    assert res['wsol/MaxBoxAccV2'] == 75.0
+    # Top-1 Loc: image 3 at t >= 0.5; image 4 never (its largest contour misses)
+    assert res['wsol/Top1Loc'] == 25.0
     assert res['wsol/Top1Loc@best_thr'] == 0
-    assert res['wsol/Top5Loc'] == pytest.approx(100 / 3)      # image 2 (t<.5) or 3 (t>=.5)
-    assert res['wsol/Top5Loc@best_thr'] == pytest.approx(100 / 3)
-    assert res['wsol/Top1Cls'] == pytest.approx(100 / 3)
-    assert res['wsol/Top5Cls'] == pytest.approx(200 / 3)
+    assert res['wsol/Top5Loc'] == 25.0                        # image 2 (t<.5) or 3 (t>=.5)
+    assert res['wsol/Top5Loc@best_thr'] == 25.0
+    assert res['wsol/Top1Cls'] == 50.0                        # images 3, 4
+    assert res['wsol/Top5Cls'] == 75.0                        # images 2, 3, 4
     assert best_cam_threshold(evaluate_maps([m, m], [gt_outer, gt_inner])) == 0.0
     fixed = _run(WSOLMetric(fixed_thrs=(0.25, 0.6)), samples)
-    assert fixed['wsol/BoxAcc@thr0.25'] == pytest.approx(200 / 3)
+    assert fixed['wsol/BoxAcc@thr0.25'] == 50.0
     assert fixed['wsol/Top1Loc@thr0.25'] == 0
-    assert fixed['wsol/BoxAcc@thr0.6'] == fixed['wsol/Top1Loc@thr0.6'] == pytest.approx(100 / 3)
+    assert fixed['wsol/BoxAcc@thr0.6'] == fixed['wsol/Top1Loc@thr0.6'] == 25.0
     with pytest.raises(ValueError, match='0.255'):
         WSOLMetric(fixed_thrs=(0.255,))
 
@@ -191,7 +205,8 @@ def test_nonfinite_map_policy_names_the_image():
     (dict(pred_score=torch.full((K,), float('nan'))), 'pred_score'),
 ])
 def test_bad_input_errors_name_the_image(change, match):
-    s = _sample(torch.rand(8, 8), [[1, 1, 5, 5]], img_id='n01/x.JPEG')
+    s = _sample(torch.rand(8, 8, generator=torch.Generator().manual_seed(0)), [[1, 1, 5, 5]],
+                img_id='n01/x.JPEG')
     s.update(change)
     with pytest.raises(ValueError, match=match) as err:
         WSOLMetric().process({}, [s])
@@ -233,7 +248,8 @@ def test_constructor_rejects_bad_settings(kwargs, match):
 def test_empty_results_and_missing_pred_map_are_clear_errors():
     with pytest.raises(ValueError, match='WSOLMetric: no results to evaluate'):
         WSOLMetric().evaluate(0)
-    s = _sample(torch.rand(8, 8), [[1, 1, 5, 5]], img_id='n02/no_map.JPEG')
+    s = _sample(torch.rand(8, 8, generator=torch.Generator().manual_seed(1)), [[1, 1, 5, 5]],
+                img_id='n02/no_map.JPEG')
     del s['pred_map']
     with pytest.raises(ValueError, match=r'image n02/no_map.JPEG: the sample has no '
                                          'pred_map'):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun + MMEngine DDP (nccl on GPUs, gloo on CPU).
 #   tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES [test.py args...]
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT in the environment.
+# One node: torchrun picks a free port itself (--standalone), so concurrent runs
+# never collide. A fixed rendezvous (several nodes, or a port of your choice):
+# NNODES, NODE_RANK, MASTER_ADDR, PORT in the environment.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2
@@ -9,7 +11,6 @@ GPUS=$3
 shift 3
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 DIR="$(cd "$(dirname "$0")" && pwd)"
 # Interpreter: $PYTHON if given; else the active virtual environment's; else the
@@ -18,7 +19,13 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ -n "${VIRTUAL_ENV:-}" ]; then PY=python
 elif [ -x "$DIR/../.venv/bin/python" ]; then PY="$DIR/../.venv/bin/python"
 else PY=python; fi
+if [ "$NNODES" = 1 ] && [ -z "${PORT:-}" ]; then
+  # a c10d store on port 0 (the OS picks it); the workers use that same store
+  RDZV=(--standalone)
+else
+  RDZV=(--nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR"
+        --master_port="${PORT:-29500}")
+fi
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" exec "$PY" -m torch.distributed.run \
-  --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-  --nproc_per_node="$GPUS" --master_port="$PORT" \
+  "${RDZV[@]}" --nproc_per_node="$GPUS" \
   "$DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
