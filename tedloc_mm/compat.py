@@ -12,7 +12,6 @@ The measured facts behind each one are in ``../shared/STACK.md``.
 """
 import importlib.util
 import os.path as osp
-import pickle
 import sys
 import types
 import warnings

@@ -17,7 +17,6 @@ import os
 import os.path as osp
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest

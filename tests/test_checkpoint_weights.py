@@ -77,8 +77,8 @@ def tiny(tmp_path_factory):
     LeanCheckpointHook().before_save_checkpoint(type('R', (), dict(model=model))(), lean)
     torch.save(lean, files['lean'])
     image = osp.join(data, open(osp.join(data, 'metadata/val/image_ids.txt')).readline().strip())
-    return dict(cfg=cfg, cfg_file=cfg_file, lean_cfg_file=lean_cfg_file, model=model, state=state, files=files,
-                image=image, data=data)
+    return dict(cfg=cfg, cfg_file=cfg_file, lean_cfg_file=lean_cfg_file, model=model,
+                state=state, files=files, image=image, data=data)
 
 
 def _count(state, prefix):

@@ -12,7 +12,6 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 import torch
