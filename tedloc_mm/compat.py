@@ -12,7 +12,6 @@ The measured facts behind each one are in ``../shared/STACK.md``.
 """
 import importlib.util
 import os.path as osp
-import pickle
 import sys
 import types
 import warnings
@@ -170,6 +169,24 @@ class CheckpointReadError(RuntimeError):
         return type(self), (self.filename, self.reason)
 
 
+class UnsafeCheckpointError(CheckpointReadError):
+    """A checkpoint whose pickle needs globals outside the allowlist of
+    :mod:`tedloc_mm.utils.safe_checkpoint`: unpickling it could run code. The message
+    names the file, the refused globals and the opt-in for a trusted file."""
+
+    def __init__(self, filename: str, refused):
+        from tedloc_mm.utils.safe_checkpoint import trust_hint
+        self.refused = list(refused)
+        reason = (f'refused: unpickling it needs {", ".join(self.refused)}: more than '
+                  f'tensors and what MMEngine\'s Runner saves, so it could run code. It '
+                  f'was read with torch.load(weights_only=True) and the Runner checkpoint '
+                  f'allowlist; nothing in it was executed. {trust_hint(filename)}')
+        super().__init__(filename, reason)
+
+    def __reduce__(self):
+        return type(self), (self.filename, self.refused)
+
+
 _CUT = 'an interrupted download or copy? compare its size with the source'
 
 
@@ -219,12 +236,15 @@ def diagnose_checkpoint(filename: str, error: BaseException = None):
 
 
 def load_local_checkpoint(filename, map_location=None):
-    """MMEngine's local checkpoint loader, for torch >= 2.6, with clear errors.
+    """MMEngine's local checkpoint loader, for torch >= 2.6: safe, with clear errors.
 
-    Tries ``weights_only=True`` first (plain state dicts, converted backbones);
-    a Runner checkpoint (message hub, NumPy scalars, HistoryBuffer objects) is
-    then re-read with ``weights_only=False``, which is what MMEngine was written
-    for: only load checkpoints you trust, as with any pickle.
+    Reads with ``torch.load(weights_only=True)`` and, for the duration of this one
+    read, the globals MMEngine's Runner checkpoints need (message hub, NumPy arrays and
+    scalars; :mod:`tedloc_mm.utils.safe_checkpoint`). A file needing anything else is
+    refused with :class:`UnsafeCheckpointError` (the file, the refused globals, the
+    opt-in for a trusted file): nothing in it runs. A file the user trusted
+    (``--trust-checkpoint``, ``trust_checkpoint=True``, ``TEDLOC_TRUST_CHECKPOINTS``)
+    is read with full unpickling; there is no silent fallback to it.
 
     A file that cannot be read raises :class:`FileNotFoundError` (missing) or
     :class:`CheckpointReadError` naming the file and, from the file's own bytes
@@ -234,17 +254,16 @@ def load_local_checkpoint(filename, map_location=None):
     file gives torch's ``OSError: [Errno 22] Invalid argument`` and an empty one
     ``EOFError``, neither naming the file. Every checkpoint read of tedloc_mm goes
     through here: ``load_from``, ``--resume``, ``tools/test.py``, ``init_localizer``,
-    the EVA backbone's ``checkpoint``, ``tools/model_converters/lean_checkpoint.py``.
+    a backbone's ``checkpoint``, ``tools/model_converters/*.py``.
     """
-    import torch
+    from tedloc_mm.utils.safe_checkpoint import safe_torch_load
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
-        try:
-            return torch.load(filename, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError:
-            return torch.load(filename, map_location=map_location, weights_only=False)
+        return safe_torch_load(filename, map_location=map_location)
+    except UnsafeCheckpointError:
+        raise
     except Exception as e:  # noqa: B902  (re-raised below, naming the file)
         reason = diagnose_checkpoint(filename, e)
         if reason is None:
@@ -259,7 +278,9 @@ def patch_checkpoint_loading() -> bool:
     ``weights_only=True``; MMEngine 0.10.7 calls ``torch.load`` without the
     argument, so a Runner checkpoint (``iter_N.pth``/``epoch_N.pth``) fails with
     ``UnpicklingError: Weights only load failed`` in ``--resume``, ``load_from``
-    and ``tools/test.py``.
+    and ``tools/test.py``. The replacement stays ``weights_only=True`` (it adds the
+    Runner's globals only inside its own reads), so registering it process-wide does
+    not weaken torch's safe loading for other MMEngine users.
     """
     import torch
     from mmengine.runner.checkpoint import CheckpointLoader

@@ -370,7 +370,7 @@ def test_unreadable_checkpoint_names_file_and_cause(tmp_path, case):
 
 def test_whole_checkpoints_still_load(tmp_path):
     ckpt = CheckpointLoader.load_checkpoint(_good_checkpoint(str(tmp_path / 'a.pth')))
-    assert ckpt['meta']['epoch'] == 3  # a NumPy object: the weights_only=False retry
+    assert ckpt['meta']['epoch'] == 3  # a NumPy scalar: the Runner allowlist
     from safetensors.torch import save_file
     save_file({'w': torch.arange(4.)}, str(tmp_path / 'b.safetensors'))
     got = CheckpointLoader.load_checkpoint(str(tmp_path / 'b.safetensors'))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.runner.checkpoint import weights_to_cpu
 
 import tedloc_mm  # noqa: F401
@@ -74,7 +75,8 @@ def test_the_lean_checkpoint_has_no_backbone_and_records_its_source(setup):
 
 
 def test_restore_gives_back_every_tensor(setup):
-    loaded = torch.load(setup['paths']['lean'], map_location='cpu', weights_only=False)
+    # the loader of load_from / --resume / tools/test.py (weights_only=True)
+    loaded = CheckpointLoader.load_checkpoint(setup['paths']['lean'], map_location='cpu')
     torch.manual_seed(123)                      # a fresh model with another random backbone
     cfg = copy.deepcopy(setup['cfg'])
     cfg.model.backbone.checkpoint = None
@@ -152,7 +154,7 @@ def test_converter_shrinks_a_full_checkpoint(setup, tmp_path):
     setup['cfg'].dump(cfg_file)
     out = str(tmp_path / 'converted.pth')
     convert([cfg_file, setup['paths']['full'], out])
-    converted = torch.load(out, map_location='cpu', weights_only=False)
+    converted = CheckpointLoader.load_checkpoint(out, map_location='cpu')
     assert set(converted['state_dict']) == set(setup['lean']['state_dict'])
     assert converted['meta']['lean_checkpoint'] == setup['lean']['meta']['lean_checkpoint']
     with pytest.raises(ValueError, match='already a lean checkpoint'):

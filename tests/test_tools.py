@@ -55,7 +55,9 @@ def _data_opts(data_root):
 
 
 def _state(path):
-    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+    # the loader of --resume / load_from: Runner checkpoints load weights_only=True
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return CheckpointLoader.load_checkpoint(path, map_location='cpu')['state_dict']
 
 
 def test_train_then_single_and_two_process_test_agree(folder_dataset, tmp_path, repo_root,

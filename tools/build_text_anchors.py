@@ -36,8 +36,10 @@ def parse_args(argv=None):
                      help="a built-in class list: MMPretrain's cub / imagenet names, or "
                      "imagenet_openai (OpenAI's readable ImageNet names)")
     p.add_argument('--model', default='ViT-L-14', help='open_clip architecture name')
-    p.add_argument('--checkpoint', help='local CLIP file: an open_clip checkpoint or an OpenAI '
-                   'TorchScript archive (e.g. ViT-B-16.pt)')
+    p.add_argument('--checkpoint', help='local CLIP file: an open_clip checkpoint (read with '
+                   'weights_only=True) or an OpenAI TorchScript archive (e.g. ViT-B-16.pt; '
+                   'a TorchScript archive is code by design, torch.jit.load runs it: use '
+                   'only archives from a source you trust)')
     p.add_argument('--random-init', action='store_true',
                    help='random text tower (offline demo only; anchors are meaningless)')
     p.add_argument('--seed', type=int, default=0,

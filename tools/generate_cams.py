@@ -31,8 +31,9 @@ import sys
 
 import tedloc_mm  # noqa: F401  (compat patches before open_clip / mmpretrain.models)
 from tedloc_mm.datasets import WSOLDataset
-from tedloc_mm.pseudo_labels.generation import (clip_preprocess, generate_cams,
-                                                mmpretrain_preprocess, parse_shard)
+from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
+                                                generate_cams, mmpretrain_preprocess,
+                                                parse_shard)
 from tedloc_mm.text.prompts import BUILTIN_CLASS_LISTS
 
 
@@ -51,7 +52,9 @@ def add_common(p):
     p.add_argument('--input-size', type=int, default=None,
                    help="square network input side (default: the model's own image size, "
                    'else 224)')
-    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--num-workers', type=int, default=default_num_workers(),
+                   help='image-loading worker processes (default min(2, cores - 1): '
+                   f'{default_num_workers()} here; 0 loads in the main process)')
     p.add_argument('--target-layer', default=None, help='dotted module path for Grad-CAM')
     p.add_argument('--no-progress', action='store_true')
 
@@ -63,7 +66,9 @@ def parse_args(argv=None):
     p.add_argument('--model', required=True, help='open_clip model name, e.g. ViT-B-16 (for '
                    'an OpenAI archive: checked against the file)')
     p.add_argument('--checkpoint', required=True, help='local CLIP file: OpenAI TorchScript '
-                   'archive (ViT-B-16.pt) or open_clip checkpoint')
+                   'archive (ViT-B-16.pt; code by design, torch.jit.load runs it: only '
+                   'archives from a source you trust) or open_clip checkpoint (read with '
+                   'weights_only=True)')
     p.add_argument('--templates', nargs='+', default=['clip_es'],
                    help="a named set (clip_es = 'a clean origami {}.', the default; single, "
                    'ensemble, openai_imagenet, ...) or templates with {}')
@@ -91,7 +96,11 @@ def parse_args(argv=None):
     add_common(p)
     p = sub.add_parser('classifier', help='Grad-CAM of an MMPretrain classifier')
     p.add_argument('config', help='MMPretrain config of the classifier')
-    p.add_argument('checkpoint', help='its checkpoint')
+    p.add_argument('checkpoint', help='its checkpoint (read with weights_only=True plus the '
+                   "globals of MMEngine's Runner checkpoints; anything else is refused)")
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='read CHECKPOINT with full unpickling (weights_only=False): only '
+                   'for a file you trust, as unpickling can run code')
     add_common(p)
     return parser.parse_args(argv)
 
@@ -135,7 +144,8 @@ def main(argv=None):
     else:
         from tedloc_mm.pseudo_labels.classifier_cam import (ClassifierGradCAM,
                                                             build_classifier)
-        model = build_classifier(args.config, args.checkpoint, args.device)
+        model = build_classifier(args.config, args.checkpoint, args.device,
+                                 trust_checkpoint=args.trust_checkpoint)
         cam_fn = ClassifierGradCAM(model, args.target_layer)
         preprocess = mmpretrain_preprocess(model)
         native = getattr(getattr(model.backbone, 'patch_embed', None), 'init_input_size', None)

@@ -2,7 +2,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR
         [--cam-threshold 0.35 | --cam-threshold work_dirs/x/metrics.json]
-        [--topk 5] [--device cpu] [--batch-size 1] [--no-overlay]
+        [--topk 5] [--device cpu] [--batch-size 1] [--no-overlay] [--trust-checkpoint]
 
 INPUT: image files and/or folders (searched recursively for image files).
 Writes ``DIR/results.json`` (per image: top-k classes with names and scores, the box
@@ -10,6 +10,10 @@ in original pixels, the CAM threshold; see ``tedloc_mm.apis.LocalizationResult``
 and ``DIR/vis/<image>.png`` overlays (map as a heat map, predicted box in red, top
 classes). The CAM threshold is, in this order: the number given, the ``wsol/best_thr``
 of a metrics JSON from ``tools/test.py --out``, the checkpoint's last validation, 0.5.
+CHECKPOINT is read with ``torch.load(weights_only=True)`` (plus the globals of MMEngine's
+Runner checkpoints); a file needing anything else is refused unless ``--trust-checkpoint``
+(only for a file you trust: unpickling can run code). A file without the model's weights
+is refused, naming the missing groups.
 """
 import argparse
 import json
@@ -37,6 +41,9 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--no-overlay', action='store_true', help='only write the JSON')
     parser.add_argument('--alpha', type=float, default=0.5, help='heat map weight')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='read CHECKPOINT with full unpickling (weights_only=False): '
+                        'only for a file you trust, as unpickling can run code')
     return parser.parse_args(argv)
 
 
@@ -76,7 +83,8 @@ def main(argv=None):
     args = parse_args(argv)
     images = collect_images(args.inputs)
     inferencer = WSOLInferencer(args.config, args.checkpoint, device=args.device,
-                                cam_threshold=parse_threshold(args.cam_threshold))
+                                cam_threshold=parse_threshold(args.cam_threshold),
+                                trust_checkpoint=args.trust_checkpoint)
     model = inferencer.model
     print(f'CAM threshold {model.cam_threshold:.3f} from {model.cam_threshold_source}')
     os.makedirs(args.out_dir, exist_ok=True)

@@ -2,8 +2,15 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json]
                                            [--cfg-options k=v ...] [--launcher ...]
+                                           [--trust-checkpoint]
 CHECKPOINT ``none``: no checkpoint, for models that load their own weights from the config
 (the zero-shot CLIP localizers of configs/clip/).
+The checkpoint is read with ``torch.load(weights_only=True)`` (plus the globals of MMEngine's
+Runner checkpoints): a file that needs anything else is refused, as unpickling it could run
+code; ``--trust-checkpoint`` reads CHECKPOINT with full unpickling, for a file you trust.
+It must hold the model's weights (all of them, after a lean checkpoint's frozen encoder was
+restored): a weightless or foreign file is refused, naming the missing groups
+(``tedloc_mm/engine/checkpoint_weights.py``).
 Distributed: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args...] (CPU processes use gloo).
 """
 import argparse
@@ -15,10 +22,10 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from tedloc_mm.utils import build_runner_config
+from tedloc_mm.utils import build_runner_config, trusted_checkpoints
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a tedloc_mm model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help="checkpoint file, or 'none' for models whose "
@@ -30,24 +37,33 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='read CHECKPOINT with full unpickling (weights_only=False): '
+                        'only for a file you trust, as unpickling can run code')
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     no_ckpt = args.checkpoint.lower() == 'none'
     if not no_ckpt and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = None if no_ckpt else args.checkpoint
     cfg.resume = False
+    if not no_ckpt:
+        # refuse a file without the model's weights (before they go into the model)
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='tedloc.CheckpointWeightsHook', filename=args.checkpoint)]
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with trusted_checkpoints([cfg.load_from] if args.trust_checkpoint else []):
+        metrics = runner.test()
     if args.out and is_main_process():
         with open(args.out, 'w') as f:
             json.dump({k: float(v) if hasattr(v, '__float__') else v
                        for k, v in metrics.items()}, f, indent=2, sort_keys=True)
         print(f'metrics written to {args.out}')
+    return metrics
 
 
 if __name__ == '__main__':

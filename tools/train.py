@@ -2,15 +2,21 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+                                 [--trust-checkpoint]
 Distributed: tools/dist_train.sh CONFIG GPUS [args...] (CPU processes use gloo).
+Checkpoints (``--resume``, ``load_from``, a backbone's ``checkpoint``) are read with
+``torch.load(weights_only=True)`` plus the globals of MMEngine's Runner checkpoints; a file
+needing anything else is refused. ``--trust-checkpoint`` reads the ``--resume`` /
+``load_from`` file with full unpickling, for a file you trust (a backbone file: list it in
+the environment variable TEDLOC_TRUST_CHECKPOINTS).
 """
 import argparse
 
 import tedloc_mm  # noqa: F401  (compat workarounds + registration, before mmengine builds)
 from mmengine.config import DictAction
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
-from tedloc_mm.utils import build_runner_config
+from tedloc_mm.utils import build_runner_config, trusted_checkpoints
 
 
 def parse_args(argv=None):
@@ -36,6 +42,10 @@ def parse_args(argv=None):
                         default='none', help='job launcher')
     # torchrun passes LOCAL_RANK through the environment; older launchers use this
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='read the --resume / load_from checkpoint with full unpickling '
+                        '(weights_only=False): only for a file you trust, as unpickling can '
+                        'run code')
     return parser.parse_args(argv)
 
 
@@ -74,10 +84,22 @@ def make_config(args):
     return cfg
 
 
+def trusted_files(args, cfg) -> list:
+    """The checkpoint(s) --trust-checkpoint applies to: load_from / --resume PATH, or
+    with a bare --resume the latest checkpoint of the work dir (what MMEngine resumes)."""
+    if not args.trust_checkpoint:
+        return []
+    if cfg.get('resume') and cfg.get('load_from') is None:
+        return [find_latest_checkpoint(cfg.work_dir)]
+    return [cfg.get('load_from')]
+
+
 def main(argv=None):
-    cfg = make_config(parse_args(argv))
+    args = parse_args(argv)
+    cfg = make_config(args)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    with trusted_checkpoints(trusted_files(args, cfg)):
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -140,7 +140,8 @@ def init_localizer(config: Union[str, Config],
                    checkpoint: Optional[str] = None,
                    device: Union[str, torch.device] = 'cpu',
                    cam_threshold: Union[None, float, str] = None,
-                   cfg_options: Optional[dict] = None) -> torch.nn.Module:
+                   cfg_options: Optional[dict] = None,
+                   trust_checkpoint: bool = False) -> torch.nn.Module:
     """Build a localizer from a config and load a checkpoint: the model of a
     :class:`~tedloc_mm.apis.WSOLInferencer` (which :func:`inference_localizer` reuses).
 
@@ -153,8 +154,13 @@ def init_localizer(config: Union[str, Config],
             of ``tools/test.py --out``, or None for the checkpoint's last validation
             (else 0.5); see :mod:`tedloc_mm.apis.cam_threshold`.
         cfg_options: overrides merged into the config.
+        trust_checkpoint: read ``checkpoint`` with full unpickling
+            (``weights_only=False``); only for a file you trust, as unpickling can run
+            code. By default anything beyond weights and the Runner's bookkeeping is
+            refused.
 
-    Checkpoint, backbone and anchor handling: see :class:`WSOLInferencer`.
+    Checkpoint, backbone and anchor handling: see :class:`WSOLInferencer` (a
+    checkpoint without the model's weights is refused there).
 
     Returns:
         the model in eval mode on ``device`` with ``model.cfg``, ``model.dataset_meta``
@@ -165,7 +171,7 @@ def init_localizer(config: Union[str, Config],
         raise TypeError(f'config must be a file path or a Config, got {type(config).__name__}')
     inferencer = _inferencer_cls()(config, checkpoint, device=device,
                                    cam_threshold=cam_threshold, cfg_options=cfg_options,
-                                   show_progress=False)
+                                   show_progress=False, trust_checkpoint=trust_checkpoint)
     model = inferencer.model
     model._wsol_inferencer = inferencer  # reused by inference_localizer
     return model

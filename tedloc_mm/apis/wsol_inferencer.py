@@ -42,9 +42,11 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import scandir
 
+from tedloc_mm.engine.checkpoint_weights import check_checkpoint_weights
 from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
 from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.registry import MODELS, VISUALIZERS
+from tedloc_mm.utils.safe_checkpoint import trusted_checkpoints
 from .cam_threshold import resolve_cam_threshold
 from .inference import (LocalizationResult, build_inference_pipeline, class_names_of,
                         load_image, result_from_sample)
@@ -69,6 +71,17 @@ class WSOLInferencer(BaseInferencer):
             else 0.5 (:mod:`tedloc_mm.apis.cam_threshold`). A call can override it.
         cfg_options: overrides merged into the config.
         show_progress: show a progress bar over the batches.
+        trust_checkpoint: read ``weights`` with full unpickling (``weights_only=False``).
+            Only for a file you trust: unpickling can run code. By default the file is
+            read with ``weights_only=True`` (plus the globals of MMEngine's Runner
+            checkpoints) and anything else is refused
+            (:mod:`tedloc_mm.utils.safe_checkpoint`).
+
+    The checkpoint must hold every weight of the model (a lean checkpoint's frozen
+    encoder is first restored from its own file): a weightless or foreign file raises
+    :class:`~tedloc_mm.engine.CheckpointWeightsError` naming the missing groups; keys
+    the model does not have are ignored with a warning that counts them
+    (:mod:`tedloc_mm.engine.checkpoint_weights`).
 
     With a checkpoint, the EVA weights come from it (``model.backbone.checkpoint``
     is ignored; a lean checkpoint of :class:`~tedloc_mm.engine.LeanCheckpointHook`
@@ -93,9 +106,11 @@ class WSOLInferencer(BaseInferencer):
                  device: Union[None, str, torch.device] = None,
                  cam_threshold: Union[None, float, str] = None,
                  cfg_options: Optional[dict] = None,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True,
+                 trust_checkpoint: bool = False) -> None:
         self._cam_threshold_arg = cam_threshold
         self._cfg_options = cfg_options
+        self._trust_checkpoint = trust_checkpoint
         if isinstance(model, torch.nn.Module):
             self._adopt_model(model, weights, device, show_progress)
             return
@@ -138,7 +153,8 @@ class WSOLInferencer(BaseInferencer):
             cfg.merge_from_dict(self._cfg_options)
         ckpt = None
         if weights is not None:
-            ckpt = CheckpointLoader.load_checkpoint(weights, map_location='cpu')
+            with trusted_checkpoints([weights] if self._trust_checkpoint else []):
+                ckpt = CheckpointLoader.load_checkpoint(weights, map_location='cpu')
             if not isinstance(ckpt, dict):
                 raise TypeError(f'{weights} holds a {type(ckpt).__name__}, not a checkpoint')
             if 'state_dict' not in ckpt:            # a plain state dict
@@ -150,9 +166,10 @@ class WSOLInferencer(BaseInferencer):
             model.init_weights()
         else:
             restore_frozen_weights(model, ckpt)
+            check_checkpoint_weights(model, ckpt, weights)  # every weight, right shapes
             state = {k[len('module.'):] if k.startswith('module.') else k: v
                      for k, v in ckpt['state_dict'].items()}
-            model.load_state_dict(state, strict=True)
+            model.load_state_dict(state, strict=False)  # extra keys: warned about above
         names = class_names_of(cfg, ckpt)
         model.dataset_meta = {'classes': names} if names else {}
         model.cfg = cfg

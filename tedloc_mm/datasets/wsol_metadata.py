@@ -55,7 +55,12 @@ def _read_lines(path: str) -> List[Tuple[int, List[str]]]:
 
 
 def read_class_names(path: str) -> List[str]:
-    """One class name per line; line i (0-based) names class i."""
+    """One class name per line; line i (0-based) names class i.
+
+    An empty name, or a name already on an earlier line (two classes one could not tell
+    apart in results, prompts or anchors), is a :class:`WSOLMetadataError` naming the
+    line(s), as :func:`tedloc_mm.text.read_class_names` does for the text side.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'class-names file not found: {path} (one name per line, line i names '
@@ -64,9 +69,14 @@ def read_class_names(path: str) -> List[str]:
         names = [line.strip() for line in f]
     while names and not names[-1]:
         names.pop()
+    seen = {}
     for i, name in enumerate(names, 1):
         if not name:
             _fail(path, i, 'empty class name')
+        if name in seen:
+            _fail(path, i, f'class name {name!r} is already on line {seen[name]}: each '
+                  'class needs a name of its own')
+        seen[name] = i
     return names
 
 

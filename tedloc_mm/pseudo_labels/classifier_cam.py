@@ -19,13 +19,19 @@ from torch import nn
 from .gradcam_utils import get_module, tokens_to_map
 
 
-def build_classifier(config, checkpoint: Optional[str], device='cpu') -> nn.Module:
+def build_classifier(config, checkpoint: Optional[str], device='cpu',
+                     trust_checkpoint: bool = False) -> nn.Module:
     """MMPretrain model from a config (path or Config) and a local checkpoint
-    (``None``: random weights, for tests)."""
+    (``None``: random weights, for tests). The file is read with
+    ``weights_only=True`` (plus the Runner's globals) unless ``trust_checkpoint``
+    (full unpickling: only for a file you trust)."""
     from mmpretrain.apis import init_model
+
+    from tedloc_mm.utils.safe_checkpoint import trusted_checkpoints
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'classifier checkpoint not found: {checkpoint}')
-    model = init_model(config, checkpoint, device=device)
+    with trusted_checkpoints([checkpoint] if trust_checkpoint else []):
+        model = init_model(config, checkpoint, device=device)
     model.eval()
     return model
 

@@ -13,6 +13,17 @@ from tedloc_mm.datasets.image_io import read_image
 from .cam_store import CAMStore, CAMStoreWriter, META_FILE
 
 
+def default_num_workers(cpus: Optional[int] = None) -> int:
+    """Image-loading worker processes for ``tools/generate_cams.py``: one core is left
+    to the main process (it runs the model), at most 2 workers (decoding and resizing
+    one image costs far less than its Grad-CAM), none on a 1-core machine:
+    ``min(2, cpus - 1)``. ``cpus``: default the cores this process may use."""
+    if cpus is None:
+        cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                else os.cpu_count() or 1)
+    return max(0, min(2, cpus - 1))
+
+
 class _ImageList(Dataset):
     """(img_id, img_path, label) -> uint8 BGR tensor (3, S, S) of the whole image."""
 

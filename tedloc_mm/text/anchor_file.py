@@ -46,7 +46,9 @@ def load_anchor_file(path: str, num_classes: Optional[int] = None) -> Dict:
     """Read and validate an anchor file; ``num_classes`` (K) is checked if given."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'anchor file {path!r} does not exist. {BUILD_HINT}')
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    # weights_only=True; errors name the file (damaged, or needing code to unpickle)
+    from tedloc_mm.compat import load_local_checkpoint
+    obj = load_local_checkpoint(path, map_location='cpu')
     if not isinstance(obj, dict) or 'embeddings' not in obj or 'class_names' not in obj:
         raise ValueError(f'{path!r} is not an anchor file (a dict with "embeddings" and '
                          f'"class_names" expected). {BUILD_HINT}')

@@ -17,6 +17,12 @@ Two file formats are accepted, told apart by their content (not their name):
 
 A missing file, a file that is neither format, or weights of another architecture
 raise an error that names the file.
+
+Safety: open_clip 3.3.0 reads its files with ``torch.load(weights_only=True)`` (a file
+that needs more is refused; measured in ``tests/test_checkpoint_coverage.py``). A
+TorchScript archive, on the other hand, is a program by design: ``torch.jit.load``
+runs the TorchScript code it holds. Load only archives from a source you trust
+(OpenAI's own download, a copy you made).
 """
 import os.path as osp
 import warnings
@@ -74,6 +80,8 @@ def load_clip(model_name: Optional[str], checkpoint: Optional[str] = None,
             archive it only picks the tokenizer and is checked against the file
             (``None``: no check, the default tokenizer).
         checkpoint: local file (see the module docstring), or None with ``random_init``.
+            An OpenAI TorchScript archive is code (``torch.jit.load``): only from a
+            source you trust; open_clip files are read with ``weights_only=True``.
         device: where the model goes.
         random_init: allow random weights when ``checkpoint`` is None (warns loudly).
         seed: seed of the random weights.

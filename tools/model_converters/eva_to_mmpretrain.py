@@ -18,7 +18,9 @@ import os.path as osp
 import torch
 
 import tedloc_mm  # noqa: F401
+from tedloc_mm.compat import load_local_checkpoint
 from tedloc_mm.models.utils.eva_checkpoint import VARIANTS, convert_eva_state_dict
+from tedloc_mm.utils import trusted_checkpoints
 
 
 def main(argv=None):
@@ -27,10 +29,16 @@ def main(argv=None):
     p.add_argument('dst', help='output file')
     p.add_argument('--variant', choices=VARIANTS, required=True,
                    help='eva02 (ViTEVA02) or eva01 (BEiTViT)')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='read SRC with full unpickling (weights_only=False): only for a '
+                   'file you trust (e.g. a file with training arguments pickled in it), '
+                   'as unpickling can run code')
     args = p.parse_args(argv)
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'{args.src!r} does not exist')
-    obj = torch.load(args.src, map_location='cpu', weights_only=True)
+    # weights_only=True (refused: anything beyond weights; errors name the file)
+    with trusted_checkpoints([args.src] if args.trust_checkpoint else []):
+        obj = load_local_checkpoint(args.src, map_location='cpu')
     out = convert_eva_state_dict(obj, args.variant)
     if osp.dirname(osp.abspath(args.dst)):
         os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)

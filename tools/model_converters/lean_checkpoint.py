@@ -22,6 +22,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import tedloc_mm  # noqa: F401
 from tedloc_mm.engine import restore_frozen_weights, strip_frozen_weights
 from tedloc_mm.registry import MODELS
+from tedloc_mm.utils import trusted_checkpoints
 
 
 def main(argv=None):
@@ -32,6 +33,9 @@ def main(argv=None):
     p.add_argument('--prefix', default='backbone.', help='the frozen submodule to leave out')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, e.g. model.backbone.checkpoint=...')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='read SRC with full unpickling (weights_only=False): only for a '
+                   'file you trust, as unpickling can run code')
     args = p.parse_args(argv)
     for path in (args.config, args.src):
         if not osp.isfile(path):
@@ -39,7 +43,8 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
+    with trusted_checkpoints([args.src] if args.trust_checkpoint else []):
+        checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     if (checkpoint.get('meta') or {}).get('lean_checkpoint'):
         raise ValueError(f'{args.src} is already a lean checkpoint')
     head = cfg.model.get('head', {})

@@ -48,6 +48,10 @@ class FrozenBackbone(BaseModule):
             ``{'state_dict': ...}``), ``'packaged'`` for the weights a backbone class
             ships in an installed package (it must have ``packaged_checkpoint()``,
             e.g. :class:`EfficientNetLite`), or None for the backbone's random init.
+            Read with ``torch.load(weights_only=True)`` (MMEngine's loader, see
+            :mod:`tedloc_mm.utils.safe_checkpoint`): a file needing more is refused; list
+            a file you trust in the environment variable ``TEDLOC_TRUST_CHECKPOINTS``
+            to read it with full unpickling.
         prefix: key prefix of the backbone weights in the file: ``'backbone.'`` for a
             full MMPretrain classifier checkpoint (its neck / head keys are dropped).
             A file without any key under ``prefix`` is read as a bare backbone state
