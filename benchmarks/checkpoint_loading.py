@@ -13,7 +13,7 @@ Loaders, each timed ``--repeats`` times on a file already in the page cache (med
   * before: ``torch.load(weights_only=True)``, on ``UnpicklingError`` again with
     ``weights_only=False`` (tedloc_mm's loader until the allowlist; it reads a Runner
     checkpoint's tensors twice);
-  * now: :func:`tedloc_mm.compat.load_local_checkpoint` (``weights_only=True`` with the
+  * now: :func:`tedloc_mm.fileio.checkpoint.load_local_checkpoint` (``weights_only=True`` with the
     Runner's globals; one read).
 
     python benchmarks/checkpoint_loading.py [--mparams 303] [--iters 20000] [--repeats 5]
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import tedloc_mm  # noqa: F401
-from tedloc_mm.compat import load_local_checkpoint
+from tedloc_mm.fileio.checkpoint import load_local_checkpoint
 
 
 def loader_before(filename, map_location=None):

@@ -30,12 +30,12 @@ import os
 import os.path as osp
 import sys
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from tedloc_mm.apis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
+from tedloc_mm.analysis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
                                        TeDLocPredictPath, build_random_localizer,
                                        count_flops, load_cam_tower, make_paths,
                                        measure_latency)

@@ -21,7 +21,7 @@ import numpy as np
 
 import tedloc_mm  # noqa: F401
 from tedloc_mm.datasets import LoadCAM, PseudoLabelSampler
-from tedloc_mm.pseudo_labels import CAMStore, CAMStoreWriter
+from tedloc_mm.fileio.cam_store import CAMStore, CAMStoreWriter
 
 
 def per_call(fn, n, repeats=5):

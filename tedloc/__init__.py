@@ -5,4 +5,4 @@ MMEngine resolves a registry scope ``X`` by importing ``X.registry`` (see
 ``default_scope='tedloc'`` logs "Failed to import `tedloc.registry`". The
 implementation lives in :mod:`tedloc_mm`.
 """
-import tedloc_mm  # noqa: F401  (registers everything)
+import tedloc_mm  # noqa: F401  (import hooks of tedloc_mm.compat)

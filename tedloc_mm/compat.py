@@ -1,23 +1,42 @@
 """Workarounds for running the 2023-2025 OpenMMLab releases on torch 2.13 / NumPy 2.
 
-``tedloc_mm/__init__.py`` calls :func:`apply_all` before anything imports
-torchvision, MMSegmentation or open_clip. Each workaround
+Importing tedloc_mm patches nothing and imports neither torch nor any OpenMMLab
+library: :func:`install` (called by ``tedloc_mm/__init__.py``) only registers import
+hooks, so that each workaround acts at the moment the library it repairs is first
+imported, by anyone, and only where that library needs it:
+
+=====================  =========================================  ==========================
+workaround             when                                       acts only if
+=====================  =========================================  ==========================
+torchvision_ops        right before ``torchvision`` runs          its ``_C.so`` cannot load
+mmcv_ops               ``import mmcv.ops`` gets a stand-in        MMCV has no ``mmcv._ext``
+checkpoint_loading     right after ``mmengine.runner.checkpoint``  torch >= 2.6
+cpu_distributed_init   right after ``mmengine.dist.utils``         CUDA is absent
+=====================  =========================================  ==========================
+
+A library already imported when tedloc_mm is imported is patched at once (too late
+for torchvision: its import has then either failed or not needed us). Each
+workaround
 
 * says what breaks without it,
 * checks the environment first and does nothing where it is already fine,
 * is idempotent (safe to apply twice) and reports whether it acted in
-  :data:`APPLIED`, which ``tests/test_compat.py`` inspects.
+  :data:`APPLIED` (``tests/test_package/test_compat.py`` measures, in a fresh interpreter, which
+  ones this environment needs).
 
-The measured facts behind each one are in ``../shared/STACK.md``.
+:func:`apply_all` applies all of them now (it imports torch, MMEngine and MMCV).
 """
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os.path as osp
 import sys
 import types
 import warnings
-from typing import Dict
+from typing import Callable, Dict, Optional
 
-#: name of each workaround -> True if it changed something in this process.
+#: name of each workaround -> True if it changed something in this process (a name is
+#: absent until the library it repairs has been imported).
 APPLIED: Dict[str, bool] = {}
 
 
@@ -39,7 +58,7 @@ def _torchvision_ops_stub(name):
     return _raise
 
 
-def patch_torchvision_ops() -> bool:
+def patch_torchvision_ops(importing: bool = False) -> bool:
     """Declare ``torchvision::nms`` / ``qnms`` when torchvision's ``_C.so`` cannot load.
 
     Breaks without it: the registry's torchvision 0.28.0 wheel is a CUDA build; with
@@ -48,11 +67,12 @@ def patch_torchvision_ops() -> bool:
     torchvision::nms does not exist`` -- and so do open_clip, timm and
     ``mmpretrain.models``, which import it. Declaring the two schemas that module
     registers fake kernels for lets the import succeed; transforms and models work,
-    and calling a C op raises a clear error instead.
+    and calling a C op raises a clear error instead. ``importing``: called by the
+    import hook while ``torchvision`` is being imported (it is then in ``sys.modules``).
     """
     import torch
 
-    if 'torchvision' in sys.modules:
+    if 'torchvision' in sys.modules and not importing:
         return False  # already imported (successfully): nothing to do
     spec = importlib.util.find_spec('torchvision')
     if spec is None or not spec.submodule_search_locations:
@@ -110,25 +130,14 @@ class _MissingMMCVOp:
         return f'<unavailable mmcv.ops.{self._name}>'
 
 
-def patch_mmcv_ops() -> bool:
-    """Provide an ``mmcv.ops`` module when MMCV has no compiled extension.
+def mmcv_ops_needs_stand_in() -> bool:
+    """True where MMCV is installed without its compiled extension (mmcv-lite)."""
+    return (importlib.util.find_spec('mmcv') is not None
+            and importlib.util.find_spec('mmcv._ext') is None)
 
-    Breaks without it: with mmcv-lite (MMSegmentation 1.2.2 refuses mmcv >= 2.2 and
-    a full MMCV 2.1 build needs a 20-30 min compile), ``import mmcv.ops`` fails, and
-    ``mmseg.models``, ``mmseg.datasets``, ``mmseg.apis`` and ``mmseg.visualization``
-    die on their unguarded ``from mmcv.ops import point_sample /
-    sigmoid_focal_loss``. The stand-in module's ``point_sample`` is MMCV's own
-    pure-PyTorch implementation (loaded from ``mmcv/ops/point_sample.py``, which
-    needs no extension); every other name is an object that raises a clear error
-    when called.
-    """
-    if 'mmcv.ops' in sys.modules:
-        return False
-    mmcv_spec = importlib.util.find_spec('mmcv')
-    if mmcv_spec is None:
-        return False
-    if importlib.util.find_spec('mmcv._ext') is not None:
-        return False  # full MMCV with compiled ops: leave it alone
+
+def build_mmcv_ops_stand_in() -> types.ModuleType:
+    """The stand-in ``mmcv.ops`` package (see :func:`patch_mmcv_ops`)."""
     import mmcv
 
     ops = types.ModuleType('mmcv.ops')
@@ -149,128 +158,43 @@ def patch_mmcv_ops() -> bool:
         spec.loader.exec_module(ps_module)
         ops.point_sample = ps_module.point_sample
         ops.bilinear_grid_sample = ps_module.bilinear_grid_sample
+    return ops
+
+
+def patch_mmcv_ops() -> bool:
+    """Provide an ``mmcv.ops`` module when MMCV has no compiled extension.
+
+    Breaks without it: with mmcv-lite (MMSegmentation 1.2.2 refuses mmcv >= 2.2 and
+    a full MMCV 2.1 build needs a 20-30 min compile), ``import mmcv.ops`` fails, and
+    ``mmseg.models``, ``mmseg.datasets``, ``mmseg.apis`` and ``mmseg.visualization``
+    die on their unguarded ``from mmcv.ops import point_sample /
+    sigmoid_focal_loss``. The stand-in module's ``point_sample`` is MMCV's own
+    pure-PyTorch implementation (loaded from ``mmcv/ops/point_sample.py``, which
+    needs no extension); every other name is an object that raises a clear error
+    when called.
+    """
+    if 'mmcv.ops' in sys.modules or not mmcv_ops_needs_stand_in():
+        return False
+    import mmcv
+    ops = build_mmcv_ops_stand_in()
     sys.modules['mmcv.ops'] = ops
     mmcv.ops = ops
     return True
 
 
+class _MMCVOpsStandInLoader(importlib.abc.Loader):
+    """Loads the stand-in as ``mmcv.ops`` (the import hook's replacement)."""
+
+    def create_module(self, spec):
+        return build_mmcv_ops_stand_in()
+
+    def exec_module(self, module):
+        pass
+
+
 # --------------------------------------------------------------------------- #
 # 3. Runner checkpoints under torch.load(weights_only=True)
 # --------------------------------------------------------------------------- #
-class CheckpointReadError(RuntimeError):
-    """A checkpoint file that cannot be loaded; the message names the file and the
-    likely cause (truncated download, wrong format)."""
-
-    def __init__(self, filename: str, reason: str):
-        self.filename, self.reason = filename, reason
-        super().__init__(f'cannot load checkpoint {filename}: {reason}')
-
-    def __reduce__(self):
-        return type(self), (self.filename, self.reason)
-
-
-class UnsafeCheckpointError(CheckpointReadError):
-    """A checkpoint whose pickle needs globals outside the allowlist of
-    :mod:`tedloc_mm.utils.safe_checkpoint`: unpickling it could run code. The message
-    names the file, the refused globals and the opt-in for a trusted file."""
-
-    def __init__(self, filename: str, refused):
-        from tedloc_mm.utils.safe_checkpoint import trust_hint
-        self.refused = list(refused)
-        reason = (f'refused: unpickling it needs {", ".join(self.refused)}: more than '
-                  f'tensors and what MMEngine\'s Runner saves, so it could run code. It '
-                  f'was read with torch.load(weights_only=True) and the Runner checkpoint '
-                  f'allowlist; nothing in it was executed. {trust_hint(filename)}')
-        super().__init__(filename, reason)
-
-    def __reduce__(self):
-        return type(self), (self.filename, self.refused)
-
-
-_CUT = 'an interrupted download or copy? compare its size with the source'
-
-
-def diagnose_checkpoint(filename: str, error: BaseException = None):
-    """Why ``torch.load`` could not read ``filename``, from the file itself; ``None``
-    when the file looks like a whole PyTorch checkpoint (the error is then about its
-    content, e.g. CUDA tensors on a CPU-only machine)."""
-    import zipfile
-    size = osp.getsize(filename)
-    if size == 0:
-        return f'0-byte file ({_CUT})'
-    with open(filename, 'rb') as f:
-        head = f.read(64)
-    if head.startswith(b'PK'):  # torch >= 1.6 saves a zip archive
-        try:
-            with zipfile.ZipFile(filename) as zf:
-                names = zf.namelist()
-                if not any(n.endswith('/data.pkl') for n in names):
-                    return (f'a zip archive, but not a PyTorch checkpoint (no '
-                            f'<name>/data.pkl; it holds {names[:3]})')
-                bad = zf.testzip()  # reads every member: only on this failure path
-        except (zipfile.BadZipFile, EOFError, OSError):
-            return (f'truncated: a zip archive (as torch.save writes) without its '
-                    f'central directory at the end; {size} bytes ({_CUT})')
-        if bad is not None:
-            return f'damaged: member {bad!r} fails its CRC check ({_CUT})'
-        return None
-    if head[:1] == b'\x80':  # a pickle: the legacy (torch < 1.6) format
-        cause = ('truncated: it ends early' if isinstance(error, EOFError)
-                 or 'truncated' in str(error) else 'truncated or damaged')
-        return (f'a legacy (pickle, torch < 1.6) PyTorch checkpoint that torch cannot '
-                f'read ({type(error).__name__}: {error}): {cause}; {size} bytes ({_CUT})')
-    n = int.from_bytes(head[:8], 'little')
-    if head[8:9] == b'{' and n > 0:
-        whole = 8 + n <= size
-        return (f'a safetensors file that torch.load cannot read '
-                f'({"damaged tensor data?" if whole else "truncated: its header is cut"};'
-                f' {size} bytes, {_CUT})')
-    if head.startswith(b'version https://git-lfs'):
-        return 'a Git LFS pointer, not the weights (run `git lfs pull`)'
-    stripped = head.lstrip()
-    if stripped[:1] in (b'<', b'{', b'['):
-        return (f'a text file (HTML / XML / JSON), not a checkpoint: a failed download '
-                f'that saved an error page? It starts with {head[:32]!r}')
-    return (f'not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle '
-            f'nor safetensors; it starts with {head[:16]!r})')
-
-
-def load_local_checkpoint(filename, map_location=None):
-    """MMEngine's local checkpoint loader, for torch >= 2.6: safe, with clear errors.
-
-    Reads with ``torch.load(weights_only=True)`` and, for the duration of this one
-    read, the globals MMEngine's Runner checkpoints need (message hub, NumPy arrays and
-    scalars; :mod:`tedloc_mm.utils.safe_checkpoint`). A file needing anything else is
-    refused with :class:`UnsafeCheckpointError` (the file, the refused globals, the
-    opt-in for a trusted file): nothing in it runs. A file the user trusted
-    (``--trust-checkpoint``, ``trust_checkpoint=True``, ``TEDLOC_TRUST_CHECKPOINTS``)
-    is read with full unpickling; there is no silent fallback to it.
-
-    A file that cannot be read raises :class:`FileNotFoundError` (missing) or
-    :class:`CheckpointReadError` naming the file and, from the file's own bytes
-    (:func:`diagnose_checkpoint`), the likely cause: 0 bytes, truncated (a zip
-    archive without its end, a pickle that ends early), a zip of something else,
-    a Git LFS pointer, an HTML page, an unknown format. Without this, a truncated
-    file gives torch's ``OSError: [Errno 22] Invalid argument`` and an empty one
-    ``EOFError``, neither naming the file. Every checkpoint read of tedloc_mm goes
-    through here: ``load_from``, ``--resume``, ``tools/test.py``, ``init_localizer``,
-    a backbone's ``checkpoint``, ``tools/model_converters/*.py``.
-    """
-    from tedloc_mm.utils.safe_checkpoint import safe_torch_load
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file not found: {filename}')
-    try:
-        return safe_torch_load(filename, map_location=map_location)
-    except UnsafeCheckpointError:
-        raise
-    except Exception as e:  # noqa: B902  (re-raised below, naming the file)
-        reason = diagnose_checkpoint(filename, e)
-        if reason is None:
-            reason = f'{type(e).__name__}: {e}'
-        raise CheckpointReadError(filename, reason) from e
-
-
 def patch_checkpoint_loading() -> bool:
     """Re-register MMEngine's local-file checkpoint loader.
 
@@ -280,11 +204,14 @@ def patch_checkpoint_loading() -> bool:
     ``UnpicklingError: Weights only load failed`` in ``--resume``, ``load_from``
     and ``tools/test.py``. The replacement stays ``weights_only=True`` (it adds the
     Runner's globals only inside its own reads), so registering it process-wide does
-    not weaken torch's safe loading for other MMEngine users.
+    not weaken torch's safe loading for other MMEngine users. The loader itself, its
+    allowlist and its errors: :mod:`tedloc_mm.fileio.checkpoint`.
     """
     import torch
     from mmengine.runner.checkpoint import CheckpointLoader
     from mmengine.utils import digit_version
+
+    from tedloc_mm.fileio.checkpoint import load_local_checkpoint
 
     if digit_version(torch.__version__) < digit_version('2.6.0'):
         return False
@@ -328,17 +255,122 @@ def patch_cpu_distributed_init() -> bool:
     return True
 
 
-def apply_all() -> Dict[str, bool]:
-    """Apply every workaround (idempotent); return and record which ones acted."""
+def _silence_mmcv_lite_warning() -> None:
     # mmcv-lite warns at every import that it has no MultiScaleDeformableAttention;
     # nothing here uses it, so that one message is silenced.
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
+
+def _record(name: str, fn: Callable[[], bool]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        for name, fn in (('torchvision_ops', patch_torchvision_ops),
-                         ('mmcv_ops', patch_mmcv_ops),
-                         ('checkpoint_loading', patch_checkpoint_loading),
-                         ('cpu_distributed_init', patch_cpu_distributed_init)):
-            acted = fn()
-            APPLIED[name] = APPLIED.get(name, False) or acted
+        acted = fn()
+    APPLIED[name] = APPLIED.get(name, False) or acted
+
+
+_PATCHES = (('torchvision_ops', patch_torchvision_ops),
+            ('mmcv_ops', patch_mmcv_ops),
+            ('checkpoint_loading', patch_checkpoint_loading),
+            ('cpu_distributed_init', patch_cpu_distributed_init))
+
+
+def apply_all() -> Dict[str, bool]:
+    """Apply every workaround now (idempotent); return and record which ones acted."""
+    _silence_mmcv_lite_warning()
+    for name, fn in _PATCHES:
+        _record(name, fn)
     return dict(APPLIED)
+
+
+# --------------------------------------------------------------------------- #
+# When each workaround acts: import hooks
+# --------------------------------------------------------------------------- #
+class _HookedLoader(importlib.abc.Loader):
+    """A module's own loader, with ``before()`` / ``after()`` around its code."""
+
+    def __init__(self, loader, before: Optional[Callable] = None,
+                 after: Optional[Callable] = None):
+        self._loader, self._before, self._after = loader, before, after
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        if self._before is not None:
+            self._before()
+        self._loader.exec_module(module)
+        if self._after is not None:
+            self._after()
+
+    def __getattr__(self, name):  # get_code, is_package, get_resource_reader, ...
+        return getattr(self._loader, name)
+
+
+class ImportHooks(importlib.abc.MetaPathFinder):
+    """Runs a workaround when a named module is first imported, once.
+
+    For each pending module name: ``before`` runs right before the module's own code
+    (the module is found by the other finders, unchanged), ``after`` right after it,
+    and ``replace`` may return a module spec of its own instead (the ``mmcv.ops``
+    stand-in). A hook is dropped once its module has been looked up.
+    """
+
+    def __init__(self):
+        self.pending: Dict[str, tuple] = {}
+
+    def find_spec(self, fullname, path=None, target=None):
+        hook = self.pending.pop(fullname, None)
+        if hook is None:
+            return None
+        before, after, replace = hook
+        if replace is not None:
+            spec = replace(fullname)
+            if spec is not None:
+                return spec
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and (before or after):
+                    spec.loader = _HookedLoader(spec.loader, before, after)
+                return spec
+        return None
+
+
+def _mmcv_ops_spec(fullname):
+    _silence_mmcv_lite_warning()
+    need = mmcv_ops_needs_stand_in()
+    APPLIED['mmcv_ops'] = APPLIED.get('mmcv_ops', False) or need
+    if not need:
+        return None
+    return importlib.util.spec_from_loader(fullname, _MMCVOpsStandInLoader(),
+                                           is_package=True)
+
+
+def install() -> ImportHooks:
+    """Register the import hooks (once per process); patch what is already imported.
+
+    Cheap: imports nothing. Returns the hooks object (its ``pending`` names are the
+    libraries not imported yet).
+    """
+    for finder in sys.meta_path:
+        if isinstance(finder, ImportHooks):
+            return finder
+    _silence_mmcv_lite_warning()
+    hooks = ImportHooks()
+    if 'torchvision' not in sys.modules:
+        hooks.pending['torchvision'] = (
+            lambda: _record('torchvision_ops', lambda: patch_torchvision_ops(True)),
+            None, None)
+    if 'mmcv.ops' not in sys.modules:
+        hooks.pending['mmcv.ops'] = (None, None, _mmcv_ops_spec)
+    for name, module in (('checkpoint_loading', 'mmengine.runner.checkpoint'),
+                         ('cpu_distributed_init', 'mmengine.dist.utils')):
+        fn = dict(_PATCHES)[name]
+        if module in sys.modules:
+            _record(name, fn)
+        else:
+            hooks.pending[module] = (None, lambda name=name, fn=fn: _record(name, fn), None)
+    sys.meta_path.insert(0, hooks)
+    return hooks

@@ -22,10 +22,11 @@ import sys
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never reach a hub from this tool
 
 import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imported)
-from tedloc_mm.text import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
-                            read_class_names, resolve_templates, save_anchor_file)
-from tedloc_mm.text.anchor_file import RANDOM_INIT  # noqa: E402
-from tedloc_mm.text.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
+from tedloc_mm.clip import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
+                            resolve_templates)
+from tedloc_mm.fileio import read_class_names, save_anchor_file  # noqa: E402
+from tedloc_mm.fileio.anchor_file import RANDOM_INIT  # noqa: E402
+from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -53,7 +54,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    names = (read_class_names(args.class_file) if args.class_file
+    names = (read_class_names(args.class_file, clean=True) if args.class_file
              else builtin_class_names(args.classes))
     spec = args.templates[0] if len(args.templates) == 1 else args.templates
     templates = resolve_templates(spec)

@@ -5,7 +5,7 @@ Two sources (subcommands):
 * ``clip-es``: CLIP-ES Grad-CAM (softmax target against background prompts, CAA
   refinement, optional multi-scale) of a CLIP ViT from a local file: OpenAI's
   ``ViT-B-16.pt`` TorchScript archive or an open_clip checkpoint
-  (``tedloc_mm/pseudo_labels/clip_es_cam.py``; every option below, defaults = CLIP-ES);
+  (``tedloc_mm/clip/es_cam.py``; every option below, defaults = CLIP-ES);
 * ``classifier``: Grad-CAM of any MMPretrain classifier (config + checkpoint) for the
   ground-truth class (``tedloc_mm/pseudo_labels/classifier_cam.py``).
 
@@ -34,7 +34,7 @@ from tedloc_mm.datasets import WSOLDataset
 from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
                                                 generate_cams, mmpretrain_preprocess,
                                                 parse_shard)
-from tedloc_mm.text.prompts import BUILTIN_CLASS_LISTS
+from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS
 
 
 def add_common(p):
@@ -118,10 +118,9 @@ def main(argv=None):
     items = [(d['img_id'], d['img_path'], d['gt_label']) for d in dataset.data_list]
 
     if args.source == 'clip-es':
-        from tedloc_mm.pseudo_labels.clip_es_cam import (BACKGROUND_WORDS, CLIPESGradCAM,
-                                                         build_open_clip)
-        from tedloc_mm.text import (builtin_class_names, class_names_from_folders,
-                                    clip_image_mean_std, resolve_templates)
+        from tedloc_mm.clip import builtin_class_names, clip_image_mean_std, resolve_templates
+        from tedloc_mm.clip.es_cam import BACKGROUND_WORDS, CLIPESGradCAM, build_open_clip
+        from tedloc_mm.fileio import class_names_from_folders
         if args.target_layer:
             raise ValueError('--target-layer does not apply to clip-es: the Grad-CAM layer is '
                              "the last block's attention input (CLIP-ES's)")

@@ -11,7 +11,7 @@
 
 Packages: tuxpaint-stamps-default (the objects), mate-backgrounds and
 plasma-workspace-wallpapers (the photographs). The layout and the generator are described
-in ``tedloc_mm/datasets/stamp_benchmark.py``; the same seed and sources give
+in ``tedloc_mm/embedded_benchmarks/stamps.py``; the same seed and sources give
 byte-identical files.
 """
 import argparse
@@ -20,8 +20,8 @@ import os.path as osp
 import sys
 import time
 
-from tedloc_mm.datasets.debian_packages import PackageFetchError, fetch_debian_package
-from tedloc_mm.datasets.stamp_benchmark import (BACKGROUND_PACKAGES, BACKGROUNDS, STAMP_CLASSES,
+from tedloc_mm.embedded_benchmarks.debian_packages import PackageFetchError, fetch_debian_package
+from tedloc_mm.embedded_benchmarks.stamps import (BACKGROUND_PACKAGES, BACKGROUNDS, STAMP_CLASSES,
                                                 STAMP_DIR, STAMP_PACKAGE,
                                                 StampBenchmarkConfig, generate_stamp_benchmark)
 

@@ -6,7 +6,7 @@
         [--decoy-prob 0.4] [--instances 1 1] [--ignore-border 0] [--ext png]
         [--overwrite] [--reuse]
 
-The layout and the generator are described in ``tedloc_mm/datasets/synthetic_wsol.py``;
+The layout and the generator are described in ``tedloc_mm/embedded_benchmarks/gliders.py``;
 the same seed and options give byte-identical files.
 """
 import argparse
@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import time
 
-from tedloc_mm.datasets.synthetic_wsol import SyntheticWSOLConfig, generate_synthetic_wsol
+from tedloc_mm.embedded_benchmarks.gliders import SyntheticWSOLConfig, generate_synthetic_wsol
 
 
 def parse_args(argv=None):

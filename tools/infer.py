@@ -20,7 +20,7 @@ import json
 import os
 import os.path as osp
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.utils import scandir
 
 from tedloc_mm.apis import WSOLInferencer

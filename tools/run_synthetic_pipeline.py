@@ -174,7 +174,7 @@ class Pipeline:
         self.run(5, 'train TeD-Loc (frozen encoder; best val MaxBoxAccV2 kept)',
                  [py, 'tools/train.py', TEDLOC_CFG, '--work-dir', tedloc_dir,
                   '--cfg-options', *self.data_options(), *tedloc_opts,
-                  f'train_dataloader.dataset.pipeline.1.cam_store={cams}',
+                  f'train_dataloader.dataset.cam_store={cams}',
                   f'train_dataloader.batch_size={self.sizes["batch"]}',
                   f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
                   f'default_hooks.checkpoint.interval={val}', f'randomness.seed={seed}'],

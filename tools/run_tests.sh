@@ -2,9 +2,9 @@
 # Set up (or reuse) .venv, then run the test suite.
 # Without arguments: the whole suite on all cores (pytest-xdist; --dist loadgroup keeps
 # the tests of an xdist_group, e.g. those sharing the module-scoped pipeline run of
-# tests/test_synthetic_pipeline.py, on one worker, so that fixture runs once). With
+# tests/test_tools/test_demo_pipeline.py, on one worker, so that fixture runs once). With
 # arguments they go to pytest instead, e.g.
-# `bash tools/run_tests.sh tests/test_compat.py -m "not slow"`.
+# `bash tools/run_tests.sh tests/test_package/test_compat.py -m "not slow"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup_env.sh

@@ -17,12 +17,13 @@ import argparse
 import json
 import os.path as osp
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from tedloc_mm.utils import build_runner_config, trusted_checkpoints
+from tedloc_mm.engine.runner_config import build_runner_config
+from tedloc_mm.fileio.checkpoint import trusted_checkpoints
 
 
 def parse_args(argv=None):

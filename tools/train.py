@@ -12,11 +12,12 @@ the environment variable TEDLOC_TRUST_CHECKPOINTS).
 """
 import argparse
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration, before mmengine builds)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.config import DictAction
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from tedloc_mm.utils import build_runner_config, trusted_checkpoints
+from tedloc_mm.engine.runner_config import build_runner_config
+from tedloc_mm.fileio.checkpoint import trusted_checkpoints
 
 
 def parse_args(argv=None):

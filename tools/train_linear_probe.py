@@ -7,7 +7,7 @@ The config is an ``ImageClassifier`` (backbone, pooling neck, ``LinearClsHead``)
 ships in an installed package, e.g. EfficientNet-Lite0), loaded as
 ``FrozenBackbone`` loads it. Features of the train split (``train_dataloader``, read
 once in order) and of the val split are computed once; a logistic regression is fitted
-on them (``tedloc_mm/apis/linear_probe.py``; ``probe_c_grid`` in the config, C picked
+on them (``tedloc_mm/engine/linear_probe.py``; ``probe_c_grid`` in the config, C picked
 on val). Writes ``DIR/linear_probe.pth`` (a full classifier checkpoint) and
 ``DIR/linear_probe.json`` (accuracies, C).
 """
@@ -17,14 +17,14 @@ import os
 import os.path as osp
 import time
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 import torch
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from tedloc_mm.apis.linear_probe import extract_pooled_features, fit_linear_probe
+from tedloc_mm.engine.linear_probe import extract_pooled_features, fit_linear_probe
 from tedloc_mm.models.backbones import FrozenBackbone
-from tedloc_mm.utils import build_runner_config
+from tedloc_mm.engine.runner_config import build_runner_config
 
 
 def parse_args(argv=None):

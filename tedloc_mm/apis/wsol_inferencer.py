@@ -9,9 +9,9 @@
 The four MMEngine steps (MMPretrain 1.x's ``ImageClassificationInferencer`` layout):
 
 - ``preprocess``: each input (a path or a BGR uint8 array) is read by
-  :func:`~tedloc_mm.apis.inference.load_image`, passed through the config's test
+  :func:`~tedloc_mm.apis.inference_steps.load_image`, passed through the config's test
   pipeline without its loading / annotation steps
-  (:func:`~tedloc_mm.apis.inference.inference_pipeline_cfg`) and collated in chunks of
+  (:func:`~tedloc_mm.apis.inference_steps.inference_pipeline_cfg`) and collated in chunks of
   ``batch_size``. A chunk whose inputs differ in size (a keep-ratio resize) is split
   into runs of equal size, so that no input is padded by the data preprocessor and
   a batch gives the maps of batch size 1.
@@ -46,9 +46,9 @@ from tedloc_mm.engine.checkpoint_weights import check_checkpoint_weights
 from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
 from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.registry import MODELS, VISUALIZERS
-from tedloc_mm.utils.safe_checkpoint import trusted_checkpoints
-from .cam_threshold import resolve_cam_threshold
-from .inference import (LocalizationResult, build_inference_pipeline, class_names_of,
+from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+from tedloc_mm.evaluation.cam_threshold import resolve_cam_threshold
+from .inference_steps import (LocalizationResult, build_inference_pipeline, class_names_of,
                         load_image, result_from_sample)
 
 #: what a folder given as input is searched for (recursively, sorted)
@@ -68,14 +68,14 @@ class WSOLInferencer(BaseInferencer):
         device: where the model runs; None picks MMEngine's default device.
         cam_threshold: the CAM threshold of the boxes: a number, a metrics JSON of
             ``tools/test.py --out``, or None for the checkpoint's last validation,
-            else 0.5 (:mod:`tedloc_mm.apis.cam_threshold`). A call can override it.
+            else 0.5 (:mod:`tedloc_mm.evaluation.cam_threshold`). A call can override it.
         cfg_options: overrides merged into the config.
         show_progress: show a progress bar over the batches.
         trust_checkpoint: read ``weights`` with full unpickling (``weights_only=False``).
             Only for a file you trust: unpickling can run code. By default the file is
             read with ``weights_only=True`` (plus the globals of MMEngine's Runner
             checkpoints) and anything else is refused
-            (:mod:`tedloc_mm.utils.safe_checkpoint`).
+            (:mod:`tedloc_mm.fileio.checkpoint`).
 
     The checkpoint must hold every weight of the model (a lean checkpoint's frozen
     encoder is first restored from its own file): a weightless or foreign file raises

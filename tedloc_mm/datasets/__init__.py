@@ -1,9 +1,10 @@
-"""WSOL datasets (wsolevaluation metadata format) and their transforms."""
-from .image_io import ImageReadError, MissingImageError, decode_image, read_image  # noqa: F401
+"""WSOL datasets (wsolevaluation metadata format) and their transforms. The file formats
+they read are in :mod:`tedloc_mm.fileio`; the generated demo data sets in
+:mod:`tedloc_mm.embedded_benchmarks`."""
 from .transforms import *  # noqa: F401,F403
+from .transforms import __all__ as _transforms
 from .wsol_dataset import (CUBWSOLDataset, ILSVRCWSOLDataset, OpenImagesWSOLDataset,
                            WSOLDataset)
-from .wsol_metadata import WSOLMetadataError, read_class_names, read_wsol_split
 
-# the synthetic benchmark generator registers itself here:
-from .synthetic_wsol import SyntheticWSOLConfig, generate_synthetic_wsol  # noqa: F401
+__all__ = ['WSOLDataset', 'CUBWSOLDataset', 'ILSVRCWSOLDataset', 'OpenImagesWSOLDataset',
+           *_transforms]

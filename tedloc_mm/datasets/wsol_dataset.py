@@ -19,8 +19,9 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from tedloc_mm.registry import DATASETS
-from .image_io import ImageReadError
-from .wsol_metadata import LOCALIZATION_FILES, read_class_names, read_wsol_split
+from tedloc_mm.fileio.image_io import ImageReadError
+from tedloc_mm.fileio.class_names import read_class_names
+from tedloc_mm.fileio.wsol_metadata import LOCALIZATION_FILES, read_wsol_split
 
 BAD_IMAGE_POLICIES = ('error', 'skip')
 
@@ -63,11 +64,15 @@ class WSOLDataset(BaseDataset):
             when present (see :mod:`.wsol_metadata`).
         bad_image_policy (str): what an image file that cannot be read (missing,
             0-byte, truncated, not an image: an
-            :class:`~tedloc_mm.datasets.image_io.ImageReadError` of the pipeline) does.
+            :class:`~tedloc_mm.fileio.image_io.ImageReadError` of the pipeline) does.
             ``'error'`` (default): stop with that error, which names the file.
             ``'skip'`` (training only): log the image id and the reason, count it,
             and let MMEngine's ``BaseDataset.__getitem__`` draw another random image
             (its refetch loop, at most ``max_refetch`` tries in a row).
+        cam_store (str, optional): the CAM store of this split's pseudo-labels
+            (``tools/generate_cams.py --out``); every data info carries it as
+            ``cam_store``, where ``LoadCAM`` without a store of its own reads it, so
+            pipelines need no path.
         max_bad_image_fraction (float): with ``'skip'``, raise once the distinct bad
             images one loading process has met exceed this fraction of its share of
             the data set. Counts are per process: each rank and each DataLoader worker
@@ -87,6 +92,7 @@ class WSOLDataset(BaseDataset):
                  localization_files=LOCALIZATION_FILES,
                  bad_image_policy: str = 'error',
                  max_bad_image_fraction: float = 0.001,
+                 cam_store: Optional[str] = None,
                  **kwargs):
         if bad_image_policy not in BAD_IMAGE_POLICIES:
             raise ValueError(f'bad_image_policy must be one of {BAD_IMAGE_POLICIES}, got '
@@ -109,6 +115,7 @@ class WSOLDataset(BaseDataset):
         self.class_names_file = class_names_file
         self.mask_root = mask_root or data_root
         self.box_policy = box_policy
+        self.cam_store = cam_store
         self.check_images = check_images
         self.skip_missing_images = skip_missing_images
         metainfo = kwargs.pop('metainfo', None) or {}
@@ -126,6 +133,8 @@ class WSOLDataset(BaseDataset):
         data_list, missing = [], []
         for info in infos:
             info['img_path'] = osp.join(self.data_root, info['img_id'])
+            if self.cam_store is not None:
+                info['cam_store'] = self.cam_store
             if self.check_images and not osp.isfile(info['img_path']):
                 missing.append(info['img_path'])
                 continue

@@ -1,11 +1,18 @@
 """WSOL evaluation: the protocol of Choe et al. (CVPR 2020) as WSOLMetric, plus the
-per-image routines for code that runs without the Runner."""
+per-image routines for code that runs without the Runner.
+
+Imports neither torch nor MMPretrain: :class:`WSOLMetric` (an MMEngine metric, which
+needs torch) is imported on first use (``from tedloc_mm.evaluation import WSOLMetric``
+works as usual).
+"""
+import importlib
+
 from .box_protocol import (box_iou, boxes_at_threshold, cam_thresholds, normalize_map,
                            prepare_map, quantize_map, rescale_boxes)
+from .cam_threshold import DEFAULT_CAM_THRESHOLD, check_cam_threshold, resolve_cam_threshold
 from .contour_levels import localization_ious
 from .parallel import map_in_threads
 from .pxap import pxap_from_histograms, pxap_histograms
-from .wsol_metric import WSOLMetric
 from .wsol_records import (best_cam_threshold, evaluate_image, evaluate_maps,
                            summarize_records, top5_classes)
 
@@ -13,5 +20,12 @@ __all__ = [
     'WSOLMetric', 'evaluate_maps', 'evaluate_image', 'summarize_records',
     'best_cam_threshold', 'boxes_at_threshold', 'localization_ious', 'box_iou',
     'cam_thresholds', 'normalize_map', 'prepare_map', 'quantize_map', 'rescale_boxes',
-    'pxap_histograms', 'pxap_from_histograms', 'top5_classes', 'map_in_threads'
+    'pxap_histograms', 'pxap_from_histograms', 'top5_classes', 'map_in_threads',
+    'DEFAULT_CAM_THRESHOLD', 'check_cam_threshold', 'resolve_cam_threshold'
 ]
+
+
+def __getattr__(name):
+    if name == 'WSOLMetric':
+        return importlib.import_module(f'{__name__}.wsol_metric').WSOLMetric
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

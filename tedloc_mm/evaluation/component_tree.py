@@ -32,7 +32,7 @@ Levels with holes get the holes from a second, shorter sweep over the background
 *outside*); where such a level also has several components, each hole is matched
 to its enclosing component (and each island to its hole) through the pixel above
 its first pixel, and the areas are summed bottom-up. Each rule above is checked
-against OpenCV in ``tests/test_component_tree.py``. What is left, a tie for the
+against OpenCV in ``tests/test_evaluation/test_component_tree.py``. What is left, a tie for the
 largest area at a level with holes (``RETR_TREE`` order with nesting), is flagged
 for the caller to trace with OpenCV (4 of about 39,000 levels in that test).
 

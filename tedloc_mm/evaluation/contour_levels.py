@@ -17,7 +17,7 @@ for bit, with almost no tracing:
    on the mask's bounding box, and the first contour of largest area is taken, as
    ``max(contours, key=cv2.contourArea)`` does.
 
-``tests/test_wsol_metric_protocol.py`` compares every IoU with the plain
+``tests/test_evaluation/test_wsol_protocol.py`` compares every IoU with the plain
 implementation on hundreds of maps; ``benchmarks/metric_speed.py`` measures the
 speed-up.
 """

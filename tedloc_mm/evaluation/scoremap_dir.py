@@ -4,7 +4,7 @@ This is the engine of ``tools/analysis_tools/eval_scoremaps.py``, a drop-in for 
 reference's ``evaluation.py``. The reference's conventions, kept exactly:
 
 * Metadata: ``<metadata_root>/<dataset_name>/<split>/`` in the WSOL metadata format
-  (read with :func:`tedloc_mm.datasets.wsol_metadata.read_wsol_split`);
+  (read with :func:`tedloc_mm.fileio.wsol_metadata.read_wsol_split`);
   OpenImages' ``image_sizes.txt`` may be empty (masks need no size).
 * Score maps: one ``.npy`` per image id at ``<scoremap_root>/<image_id>.npy``, the
   id kept whole (``val/ILSVRC2012_val_00000001.JPEG`` ->
@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from tedloc_mm.datasets.wsol_metadata import read_wsol_split
+from tedloc_mm.fileio.wsol_metadata import read_wsol_split
 from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
 from .parallel import map_in_threads

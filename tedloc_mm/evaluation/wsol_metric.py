@@ -53,8 +53,8 @@ class WSOLMetric(BaseMetric):
     - ``wsol/PxAP``: pixel average precision, only when samples carry ``gt_mask``.
     - with ``fixed_thrs=(0.25,)``: ``wsol/BoxAcc@thr0.25``, ``wsol/Top1Loc@thr0.25``,
       ``wsol/Top5Loc@thr0.25``: the same box at that one CAM threshold (the
-      fixed-threshold convention of e.g. TS-CAM / GenPromp; see the README for
-      their other differences).
+      fixed-threshold convention of e.g. TS-CAM / GenPromp; their other
+      differences: docs/en/evaluation_protocol.md).
 
     Box metrics are over images with GT boxes, Top-k Loc needs ``pred_score`` and
     ``gt_label`` on all of them, classification counts every image with both.

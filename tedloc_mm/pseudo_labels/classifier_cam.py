@@ -27,7 +27,7 @@ def build_classifier(config, checkpoint: Optional[str], device='cpu',
     (full unpickling: only for a file you trust)."""
     from mmpretrain.apis import init_model
 
-    from tedloc_mm.utils.safe_checkpoint import trusted_checkpoints
+    from tedloc_mm.fileio.checkpoint import trusted_checkpoints
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'classifier checkpoint not found: {checkpoint}')
     with trusted_checkpoints([checkpoint] if trust_checkpoint else []):

@@ -9,8 +9,8 @@ import torch
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader, Dataset
 
-from tedloc_mm.datasets.image_io import read_image
-from .cam_store import CAMStore, CAMStoreWriter, META_FILE
+from tedloc_mm.fileio.image_io import read_image
+from tedloc_mm.fileio.cam_store import CAMStore, CAMStoreWriter, META_FILE
 
 
 def default_num_workers(cpus: Optional[int] = None) -> int:
@@ -70,7 +70,7 @@ def pending_batches(items: Sequence[Tuple[str, str, int]], stored: Container[str
     A resumed run recomputes the whole batch a killed run was in the middle of, so
     every CAM is computed in the same batch as in an uninterrupted run: batched
     kernels may round differently for other batch compositions, and a resumed store
-    is then byte-identical to an uninterrupted one (``tests/test_cam_resume.py``).
+    is then byte-identical to an uninterrupted one (``tests/test_pseudo_labels/test_cam_resume.py``).
     """
     items = list(items)
     out = []

@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.visualization import Visualizer
 
-from tedloc_mm.apis.cam_threshold import (DEFAULT_CAM_THRESHOLD, check_cam_threshold,
+from tedloc_mm.evaluation.cam_threshold import (DEFAULT_CAM_THRESHOLD, check_cam_threshold,
                                           threshold_from_metrics)
 from tedloc_mm.registry import HOOKS
 from .wsol_overlay import draw_localization, format_topk, predicted_box_edges

@@ -12,18 +12,18 @@ like the paper's Table 3: #Params, FLOPs (MMEngine's FlopAnalyzer; one multiply-
 interleaved timed rounds) of TeD-Loc predict (class + map), the frozen backbone
 forward, and a CLIP-ES Grad-CAM map for one class (forward + backward of an open_clip
 image tower with random weights; ``--cam-tower`` picks the architecture, default
-ViT-L-14, the CLIP tower of EVA-L's size). See ``tedloc_mm/apis/complexity.py``.
+ViT-L-14, the CLIP tower of EVA-L's size). See ``tedloc_mm/analysis/complexity.py``.
 """
 import argparse
 import json
 import os
 import os.path as osp
 
-import tedloc_mm  # noqa: F401  (compat workarounds + registration)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 import torch
 from mmengine.config import Config, DictAction
 
-from tedloc_mm.apis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
+from tedloc_mm.analysis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
                                        TeDLocPredictPath, build_random_localizer,
                                        count_flops, human, load_cam_tower, make_paths,
                                        measure_latency, parameter_rows)

@@ -31,10 +31,10 @@ import os
 import os.path as osp
 import sys
 
-import tedloc_mm  # noqa: F401  (compat workarounds)
+import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.utils import ProgressBar
 
-from tedloc_mm.datasets.wsol_metadata import WSOLMetadataError
+from tedloc_mm.fileio.wsol_metadata import WSOLMetadataError
 from tedloc_mm.evaluation.scoremap_dir import (DATASET_NAMES, ScoremapError,
                                                evaluate_scoremap_dir)
 

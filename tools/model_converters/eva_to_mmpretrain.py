@@ -18,9 +18,9 @@ import os.path as osp
 import torch
 
 import tedloc_mm  # noqa: F401
-from tedloc_mm.compat import load_local_checkpoint
+from tedloc_mm.fileio.checkpoint import load_local_checkpoint
 from tedloc_mm.models.utils.eva_checkpoint import VARIANTS, convert_eva_state_dict
-from tedloc_mm.utils import trusted_checkpoints
+from tedloc_mm.fileio.checkpoint import trusted_checkpoints
 
 
 def main(argv=None):

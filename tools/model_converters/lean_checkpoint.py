@@ -22,7 +22,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import tedloc_mm  # noqa: F401
 from tedloc_mm.engine import restore_frozen_weights, strip_frozen_weights
 from tedloc_mm.registry import MODELS
-from tedloc_mm.utils import trusted_checkpoints
+from tedloc_mm.fileio.checkpoint import trusted_checkpoints
 
 
 def main(argv=None):

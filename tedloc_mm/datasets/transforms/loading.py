@@ -6,19 +6,19 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform, LoadImageFromFile
 
-from tedloc_mm.pseudo_labels.cam_store import open_cam_store
+from tedloc_mm.fileio.cam_store import open_cam_store
 from tedloc_mm.registry import TRANSFORMS
-from ..image_io import read_image
+from tedloc_mm.fileio.image_io import read_image
 
 
 @TRANSFORMS.register_module()
 class LoadWSOLImage(LoadImageFromFile):
-    """MMCV's ``LoadImageFromFile`` through :func:`tedloc_mm.datasets.image_io.read_image`.
+    """MMCV's ``LoadImageFromFile`` through :func:`tedloc_mm.fileio.image_io.read_image`.
 
     Gives uint8 BGR (H, W, 3) for every image a WSOL data set holds (grayscale, RGBA,
     16-bit, CMYK, a PNG named ``.jpg``; conversions in :mod:`..image_io`), and turns
     every failure (missing, 0-byte, truncated, not an image) into
-    :class:`~tedloc_mm.datasets.image_io.ImageReadError` naming the file and the image
+    :class:`~tedloc_mm.fileio.image_io.ImageReadError` naming the file and the image
     id. The dataset's ``bad_image_policy`` decides whether that error stops the run or
     the image is skipped (see :class:`~tedloc_mm.datasets.WSOLDataset`).
 
@@ -56,13 +56,16 @@ class LoadCAM(BaseTransform):
     CAM covers the whole original image, and is resized bilinearly to the image's
     (H, W) so that the geometric transforms move it with the image.
 
-    Required keys: ``img``, ``img_id``. Added key: ``cam`` float32 (H, W) in [0, 1].
+    Required keys: ``img``, ``img_id`` (and ``cam_store`` without the argument).
+    Added key: ``cam`` float32 (H, W) in [0, 1].
 
     Args:
-        cam_store (str): directory of a CAM store (``tools/generate_cams.py --out``).
+        cam_store (str, optional): directory of a CAM store (``tools/generate_cams.py
+            --out``). None (the configs' way): the dataset's ``cam_store``, which
+            ``WSOLDataset(cam_store=...)`` puts into each image's results.
     """
 
-    def __init__(self, cam_store: str):
+    def __init__(self, cam_store: Optional[str] = None):
         self.cam_store = cam_store
 
     def transform(self, results: dict) -> dict:
@@ -72,7 +75,11 @@ class LoadCAM(BaseTransform):
         if ori is not None and tuple(ori[:2]) != (h, w):
             raise RuntimeError(f'LoadCAM must come before geometric transforms: image '
                                f'{img_id!r} is {(h, w)}, its original shape {ori}')
-        cam = open_cam_store(self.cam_store).get_float(img_id)  # KeyError if missing
+        store = self.cam_store or results.get('cam_store')
+        if store is None:
+            raise ValueError(f'LoadCAM has no CAM store for image {img_id!r}: give the '
+                             'dataset cam_store=... (or LoadCAM(cam_store=...))')
+        cam = open_cam_store(store).get_float(img_id)  # KeyError if missing
         results['cam'] = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
         return results
 

@@ -65,7 +65,10 @@ class PseudoLabelSampler(BaseTransform):
     (``tools/analysis_tools/browse_pseudo_labels.py``); the model does not read it.
 
     Args:
-        out_stride (int): decoder output stride relative to the network input.
+        out_stride (int, optional): decoder output stride relative to the network
+            input. Leave it unset in configs: the tools fill it from the model's
+            ``model.neck.out_stride``
+            (:func:`tedloc_mm.engine.runner_config.resolve_pseudo_label_stride`).
         out_size (tuple, optional): (h', w'); overrides ``out_stride``.
         num_fg_candidates (int | float): n+. Default 0.5 (top half of the FG region).
         num_bg_candidates (int | float): n-. Default 0.5.
@@ -75,14 +78,15 @@ class PseudoLabelSampler(BaseTransform):
     """
 
     def __init__(self,
-                 out_stride: int = 4,
+                 out_stride: Optional[int] = None,
                  out_size: Optional[Sequence[int]] = None,
                  num_fg_candidates: Number = 0.5,
                  num_bg_candidates: Number = 0.5,
                  num_samples: Number = 16,
                  cam_key: str = 'cam',
                  keep_fg_region: bool = False):
-        if out_size is None and (not isinstance(out_stride, int) or out_stride < 1):
+        if out_size is None and out_stride is not None and (
+                not isinstance(out_stride, int) or out_stride < 1):
             raise ValueError(f'out_stride must be a positive int, got {out_stride!r}')
         for name, n in (('num_fg_candidates', num_fg_candidates),
                         ('num_bg_candidates', num_bg_candidates),
@@ -99,6 +103,12 @@ class PseudoLabelSampler(BaseTransform):
     def grid_shape(self, img_shape) -> tuple:
         if self.out_size is not None:
             return self.out_size
+        if self.out_stride is None:
+            raise ValueError(
+                "PseudoLabelSampler has no out_stride: it is the decoder's "
+                'model.neck.out_stride, which tools/train.py fills in. Building the '
+                'pipeline yourself, call tedloc_mm.engine.resolve_pseudo_label_stride(cfg) '
+                'first or give out_stride.')
         return img_shape[0] // self.out_stride, img_shape[1] // self.out_stride
 
     @staticmethod

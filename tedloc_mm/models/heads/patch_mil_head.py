@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 
 from tedloc_mm.registry import MODELS
 from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG, PSEUDO_IGNORE
-from tedloc_mm.text.anchor_file import BUILD_HINT, load_anchor_file
+from tedloc_mm.fileio.anchor_file import BUILD_HINT, load_anchor_file
 from ..utils.orthogonalize import orthogonalize_anchors
 
 MAP_TYPES = ('fg', 'anchor')
@@ -53,7 +53,7 @@ class PatchMILHead(BaseModule):
     Args:
         num_classes: K.
         in_channels: D, the decoder's output width; must equal the anchor width d.
-        anchor_file: anchor file path (see :mod:`tedloc_mm.text.anchor_file`).
+        anchor_file: anchor file path (see :mod:`tedloc_mm.fileio.anchor_file`).
         anchor_embeddings: (K, d) embeddings given directly instead (tests).
         orthogonalization: 'qr' (paper), 'svd' or 'none'; see
             :mod:`tedloc_mm.models.utils.orthogonalize`.

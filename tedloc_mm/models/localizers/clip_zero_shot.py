@@ -1,7 +1,7 @@
 """CLIP used zero-shot as a WSOL localizer: paper Table 1's CLIP-ES rows and Table 4's
 (patch, class) dot-product rows, evaluated by ``tools/test.py`` + ``WSOLMetric``.
 
-Both models keep a frozen CLIP (:func:`tedloc_mm.text.load_clip`: an OpenAI
+Both models keep a frozen CLIP (:func:`tedloc_mm.clip.load_clip`: an OpenAI
 ``ViT-B-16.pt`` archive or an open_clip file; random weights only for synthetic tests)
 and give, per image, ``pred_score`` = CLIP's zero-shot class probabilities
 softmax(s * <v / |v|, t_k>) over the K class prompts (v: the image embedding, t_k:
@@ -18,18 +18,19 @@ from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
 from tedloc_mm.registry import MODELS
-from tedloc_mm.text import (BUILTIN_CLASS_LISTS, builtin_class_names, clip_image_mean_std,
-                            load_clip, read_class_names, resolve_templates)
+from tedloc_mm.clip import (BUILTIN_CLASS_LISTS, builtin_class_names, clip_image_mean_std,
+                            load_clip, resolve_templates)
+from tedloc_mm.fileio.class_names import read_class_names
 
 
 def resolve_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
     """A list of names, a built-in list name (``BUILTIN_CLASS_LISTS``) or a class-name
-    file (one per line, see :func:`tedloc_mm.text.read_class_names`)."""
+    file (one per line, see :func:`tedloc_mm.fileio.class_names.read_class_names`)."""
     if isinstance(class_names, str):
         if class_names in BUILTIN_CLASS_LISTS:
             return builtin_class_names(class_names)
         if osp.isfile(class_names):
-            return read_class_names(class_names)
+            return read_class_names(class_names, clean=True)
         raise FileNotFoundError(f'class_names={class_names!r} is neither a built-in list '
                                 f'{list(BUILTIN_CLASS_LISTS)} nor an existing file')
     return [str(n) for n in class_names]
@@ -39,7 +40,7 @@ class _ZeroShotCLIP(BaseModel):
     """Shared part: the frozen CLIP, the class-prompt embeddings, the scores.
 
     Args:
-        clip (dict): :func:`tedloc_mm.text.load_clip` arguments: ``model_name``,
+        clip (dict): :func:`tedloc_mm.clip.load_clip` arguments: ``model_name``,
             ``checkpoint`` (local file), ``random_init`` / ``seed`` (tests), and
             architecture overrides (``embed_dim``, ``vision_cfg``, ``text_cfg``).
         class_names: K names, a built-in list or a file (:func:`resolve_class_names`).
@@ -68,8 +69,8 @@ class _ZeroShotCLIP(BaseModel):
         self.clip = model
         self.tokenizer = tokenizer
         self.class_names = resolve_class_names(class_names)
-        from tedloc_mm.pseudo_labels.clip_es_cam import encode_prompts
-        from tedloc_mm.pseudo_labels.clip_vit_forward import CLIPViTForward
+        from tedloc_mm.clip.es_cam import encode_prompts
+        from tedloc_mm.clip.vit_forward import CLIPViTForward
         self.vit = CLIPViTForward(model.visual)
         self.register_buffer('class_text', encode_prompts(model, tokenizer, self.class_names,
                                                           resolve_templates(templates)))
@@ -131,7 +132,7 @@ class CLIPESLocalizer(_ZeroShotCLIP):
 
     ``pred_score``: CLIP's zero-shot classification (class-token embedding, prompts
     ``templates``). ``pred_map``: the CLIP-ES Grad-CAM
-    (:class:`tedloc_mm.pseudo_labels.clip_es_cam.CLIPESGradCAM`, options in ``cam``) of
+    (:class:`tedloc_mm.clip.es_cam.CLIPESGradCAM`, options in ``cam``) of
 
     * ``cam_class='gt'``: the ground-truth class -- "CLIP-ES (GT-Known)";
     * ``cam_class='pred'``: CLIP's own top-1 class -- "CLIP-ES (Pred)".
@@ -147,7 +148,7 @@ class CLIPESLocalizer(_ZeroShotCLIP):
         if cam_class not in ('gt', 'pred'):
             raise ValueError(f"cam_class must be 'gt' or 'pred', got {cam_class!r}")
         super().__init__(**kwargs)
-        from tedloc_mm.pseudo_labels.clip_es_cam import CLIPESGradCAM
+        from tedloc_mm.clip.es_cam import CLIPESGradCAM
         cam = dict(cam or {})
         if 'templates' in cam:
             cam['templates'] = resolve_templates(cam['templates'])
@@ -172,7 +173,7 @@ class CLIPPatchTextLocalizer(_ZeroShotCLIP):
 
     Args:
         last_attention: ``'vanilla'`` (CLIP), ``'sclip'`` or ``'naclip'`` (see
-            :mod:`tedloc_mm.pseudo_labels.clip_vit_forward`).
+            :mod:`tedloc_mm.clip.vit_forward`).
         naclip_std: NACLIP's Gaussian sigma in patches (5).
         map_class: ``'gt'`` (the paper: "y is the true image class") or ``'pred'``.
         score_source: ``'same'``: the class-token embedding of the same (modified)
@@ -182,7 +183,7 @@ class CLIPPatchTextLocalizer(_ZeroShotCLIP):
 
     def __init__(self, last_attention: str = 'vanilla', naclip_std: float = 5.0,
                  map_class: str = 'gt', score_source: str = 'same', **kwargs):
-        from tedloc_mm.pseudo_labels.clip_vit_forward import LAST_ATTENTIONS
+        from tedloc_mm.clip.vit_forward import LAST_ATTENTIONS
         if last_attention not in LAST_ATTENTIONS:
             raise ValueError(f'last_attention must be one of {LAST_ATTENTIONS}, '
                              f'got {last_attention!r}')

@@ -8,7 +8,7 @@ EVA-02 / timm ``t / grid * pretrain_grid``. The original EVA-02 (``rope.py``,
 ``repeat(freqs, '... n -> ... (n r)', r=2)``) and timm's ``Eva`` interleave,
 ``[f0, f0, f1, f1, ...]``. Measured on a tiny EVA-02 with timm's weights and sharpened
 attention (q/k weights x10), MMPretrain's table gives tokens off by 7e-2 from timm's
-forward, this one by 5e-7 (``tests/test_model_eva_checkpoint.py``).
+forward, this one by 5e-7 (``tests/test_models/test_eva_checkpoint.py``).
 """
 import torch
 from mmpretrain.models.utils import RotaryEmbeddingFast

@@ -1,0 +1,55 @@
+"""Start-up time of the package and of the tools that should start fast.
+
+    python benchmarks/startup_time.py [--repeat 7] [--python PATH]
+
+Each command runs in a fresh interpreter, ``--repeat`` times after one warm-up run;
+the median and the range of the wall times are printed, with the machine's load
+average (timings on a loaded machine are not comparable). ``--python`` times another
+environment (e.g. an older checkout's venv) with the same commands, for a before /
+after comparison on one machine.
+"""
+import argparse
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+COMMANDS = (
+    ('import numpy, cv2, numba (floor)', ['-c', 'import numpy, cv2, numba']),
+    ('import tedloc_mm', ['-c', 'import tedloc_mm']),
+    ('import tedloc_mm.evaluation', ['-c', 'import tedloc_mm.evaluation']),
+    ('eval_scoremaps.py --help', ['tools/analysis_tools/eval_scoremaps.py', '--help']),
+    ('tools/test.py --help', ['tools/test.py', '--help']),
+)
+
+
+def time_command(python: str, args, repeat: int):
+    times = []
+    for i in range(repeat + 1):
+        start = time.perf_counter()
+        subprocess.run([python, *args], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        if i:  # the first run warms the page cache and bytecode caches
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--repeat', type=int, default=7)
+    p.add_argument('--python', default=sys.executable)
+    args = p.parse_args()
+    print(f'python: {args.python}; load average before: {os.getloadavg()[0]:.2f}')
+    print('| command | median s | min - max s |\n|---|---|---|')
+    for name, cmd in COMMANDS:
+        t = time_command(args.python, cmd, args.repeat)
+        print(f'| {name} | {statistics.median(t):.2f} | {min(t):.2f} - {max(t):.2f} |',
+              flush=True)
+    print(f'load average after: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Analysis back-ends of tools/analysis_tools: cost (parameters, FLOPs, latency)."""

@@ -1,0 +1,53 @@
+# The generated synthetic WSOL benchmark (tools/generate_synthetic_benchmark.py), 96 px.
+#
+# Default paths: work_dirs/synthetic_demo/ (e.g. `python tools/generate_synthetic_benchmark.py
+# --out work_dirs/synthetic_demo/data`; the demo with --data gliders writes under its own
+# --work-dir instead). Another location: re-state the dataloaders' dataset fields or pass e.g.
+#   --cfg-options train_dataloader.dataset.data_root=...
+dataset_type = 'WSOLDataset'
+data_root = 'work_dirs/synthetic_demo/data'
+cam_store = 'work_dirs/synthetic_demo/cams/train'
+img_size = 96
+
+# stage 1 (the CAM classifier) sees the same geometric augmentation, without CAMs
+classifier_train_pipeline = [
+    dict(type='LoadWSOLImage'),
+    dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackWSOLInputs'),
+]
+train_pipeline = [
+    dict(type='LoadWSOLImage'),
+    dict(type='LoadCAM'),  # from the dataset's cam_store
+    dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PseudoLabelSampler', num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=16),
+    dict(type='PackWSOLInputs'),
+]
+test_pipeline = [
+    dict(type='LoadWSOLImage'),
+    dict(type='LoadWSOLAnnotations'),  # masks of val / test: PxAP applies
+    dict(type='WSOLResize', scale=(img_size, img_size)),
+    dict(type='PackWSOLInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=0,  # 2-core CPU: worker processes cost more than they save here
+    # iteration-based schedules: InfiniteSampler (DefaultSampler would make MMEngine's
+    # iter loop sleep 2 s at every dataloader restart)
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                 cam_store=cam_store, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val',
+                 pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='test',
+                 pipeline=test_pipeline, test_mode=True))
+val_evaluator = dict(type='WSOLMetric')
+test_evaluator = val_evaluator
