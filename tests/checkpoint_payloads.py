@@ -64,7 +64,7 @@ def legacy_bytes(obj) -> bytes:
 
 
 def make_folder_dataset(root):
-    from test_tools import _make_folder_dataset
+    from tiny_classifier_runs import _make_folder_dataset
     _make_folder_dataset(root)
     return root
 

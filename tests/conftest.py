@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
-import tedloc_mm  # noqa: E402,F401  (compat workarounds before anything else imports)
+import tedloc_mm  # noqa: E402,F401  (its import hooks before anything imports torchvision)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -31,15 +31,6 @@ def same_global_random_state():
 @pytest.fixture
 def repo_root():
     return REPO_ROOT
-
-
-@pytest.fixture
-def free_port():
-    """MASTER_PORT for a process group of one process: 0, so that its store binds a
-    port the OS picks as it starts. (A port found free here and released could be
-    taken by another process before the store binds it.) Launches of several processes
-    go through tools/dist_*.sh, where torchrun picks its own port (--standalone)."""
-    return 0
 
 
 @pytest.fixture

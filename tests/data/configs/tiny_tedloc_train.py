@@ -1,4 +1,4 @@
-# A seconds-fast TeD-Loc training run through the Runner (tests/test_tedloc_training.py):
+# A seconds-fast TeD-Loc training run through the Runner (tests/test_engine/test_tedloc_training.py):
 # the tiny model of tiny_tedloc.py (64 px, random frozen EVA-02 from a file) trained from a
 # CAM store (LoadCAM -> PseudoLabelSampler -> losses -> SGD), validated with save_best,
 # saved as lean checkpoints. Tests set data_root, the CAM store, the anchor file and the
@@ -8,11 +8,11 @@ _base_ = ['./tiny_tedloc.py']
 cam_store = 'PLEASE_SET_cam_store'
 train_pipeline = [
     dict(type='LoadWSOLImage'),
-    dict(type='LoadCAM', cam_store=cam_store),
+    dict(type='LoadCAM'),  # the dataset's cam_store
     dict(type='WSOLResize', scale=({{_base_.img_size}}, {{_base_.img_size}})),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    # the decoder's out_stride (4): a 16 x 16 pseudo_label_map
-    dict(type='PseudoLabelSampler', out_stride=4, num_fg_candidates=0.5,
+    # out_stride: the decoder's (4, filled in by tools/train.py): a 16 x 16 grid
+    dict(type='PseudoLabelSampler', num_fg_candidates=0.5,
          num_bg_candidates=0.5, num_samples=16),
     dict(type='PackWSOLInputs'),
 ]
@@ -22,7 +22,7 @@ train_dataloader = dict(
     # the val split: the synthetic generator writes masks for val and test only, and
     # the test measures localization (PxAP too) on the images the model trained on
     dataset=dict(type='WSOLDataset', data_root={{_base_.data_root}}, split='val',
-                 pipeline=train_pipeline))
+                 cam_store=cam_store, pipeline=train_pipeline))
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='TrainableParamsOptimWrapperConstructor',

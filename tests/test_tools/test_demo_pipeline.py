@@ -1,0 +1,201 @@
+"""The embedded default, reduced: the whole pretrained pipeline at --quick size (issue 10).
+
+Runs tools/run_synthetic_pipeline.py --quick --data gliders end to end (the package-free
+benchmark, so CI downloads nothing; the encoder is EfficientNet-Lite0 with its packaged
+ImageNet weights): linear probe, its Grad-CAM pseudo-labels, anchors, TeD-Loc training
+with validation, and the four test rows. Then it checks the outputs, that the pretrained
+features let the linear probe classify held-out images above chance, and that training
+taught TeD-Loc what it is trained for, on training batches: its FG/BG classifier g
+separates the pseudo-labelled pixels and its class scores fit the image labels, far
+better than the same model untrained. At --quick sizes the held-out WSOL metrics are
+noise (18 test images); the full-size demo's numbers are in the README.
+
+The module-scoped pipeline runs once per session: under pytest-xdist its tests share
+one worker (``xdist_group``; tools/run_tests.sh passes ``--dist loadgroup``).
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import pytest
+import torch
+
+TEDLOC_CFG = 'configs/demo/tedloc_efficientnet-lite0_stamps.py'
+PROBE_CFG = 'configs/demo/linear-probe_efficientnet-lite0_stamps.py'
+COLUMNS = ['MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc', 'Top-5 Loc', 'PxAP', 'Top-1 Cls',
+           'best thr']
+# table row -> the tools/test.py --out file of its model; column -> metric key
+ROW_FILES = {'CAM baseline (linear-probe Grad-CAM)': 'cam_baseline',
+             'TeD-Loc (fg map)': 'tedloc_fg', 'TeD-Loc (anchor map)': 'tedloc_anchor',
+             'TeD-Loc untrained (fg map)': 'tedloc_untrained'}
+ROWS = set(ROW_FILES)
+COLUMN_KEYS = dict(zip(COLUMNS, ('wsol/MaxBoxAcc', 'wsol/MaxBoxAccV2', 'wsol/Top1Loc',
+                                 'wsol/Top5Loc', 'wsol/PxAP', 'wsol/Top1Cls', 'wsol/best_thr')))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+pytestmark = pytest.mark.xdist_group('synthetic_pipeline')
+
+
+@pytest.fixture(scope='module')
+def pipeline_dir(tmp_path_factory):
+    work = str(tmp_path_factory.mktemp('pipeline_quick'))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, 'tools/run_synthetic_pipeline.py', '--quick',
+                           '--data', 'gliders', '--work-dir', work], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return work
+
+
+def _runner(work, name):
+    """A Runner of the TeD-Loc config pointed at the pipeline's outputs (not trained)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from tedloc_mm.engine import resolve_pseudo_label_stride
+    cfg = Config.fromfile(osp.join(REPO, TEDLOC_CFG))
+    data = osp.join(work, 'data')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data
+    cfg.train_dataloader.dataset.cam_store = osp.join(work, 'cams', 'train')
+    cfg.train_dataloader.batch_size = 8
+    with open(osp.join(data, 'metadata', 'class_names.txt')) as f:
+        cfg.model.head.num_classes = sum(1 for line in f if line.strip())
+    cfg.model.head.anchor_file = osp.join(work, 'anchors.pth')
+    cfg.work_dir = osp.join(work, name)
+    cfg.custom_hooks = []
+    cfg.load_from = None
+    resolve_pseudo_label_stride(cfg)  # what tools/train.py does: the decoder's stride
+    return Runner.from_cfg(cfg)
+
+
+def _fit_on_train_batches(runner, num_batches=4):
+    """How well the model fits its training targets on a few train batches.
+
+    Returns a dict: ``g_acc`` accuracy of g (> 0.5) on the sampled FG/BG
+    pseudo-labels, ``cls_acc`` top-1 accuracy and ``cls_ce`` mean cross-entropy of
+    the class scores f(h, .) against the image labels.
+    """
+    from mmengine.runner import set_random_seed
+    set_random_seed(0)  # the same images, flips and sampled pixels for every model
+    loader = runner.build_dataloader(runner.cfg.train_dataloader)
+    model = runner.model.eval()
+    g_hits = g_total = cls_hits = images = 0
+    cls_ce = 0.0
+    with torch.no_grad():
+        for _, batch in zip(range(num_batches), loader):
+            data = model.data_preprocessor(batch, False)
+            cls_logits, g_logits = model(data['inputs'], mode='tensor')
+            samples = data['data_samples']
+            labels = torch.stack([s.pseudo_label_map for s in samples])
+            sampled = labels >= 0
+            g_hits += int(((g_logits > 0).long() == labels)[sampled].sum())
+            g_total += int(sampled.sum())
+            targets = torch.cat([s.gt_label.view(-1)[:1] for s in samples])
+            cls_hits += int((cls_logits.argmax(1) == targets).sum())
+            cls_ce += float(torch.nn.functional.cross_entropy(cls_logits, targets,
+                                                              reduction='sum'))
+            images += len(samples)
+    assert g_total > 0 and images > 0
+    return dict(g_acc=g_hits / g_total, cls_acc=cls_hits / images, cls_ce=cls_ce / images)
+
+
+@pytest.fixture(scope='module')
+def trained_and_untrained(pipeline_dir):
+    tedloc_dir = osp.join(pipeline_dir, 'tedloc')
+    best = [f for f in os.listdir(tedloc_dir) if f.startswith('best_wsol_MaxBoxAccV2')]
+    assert len(best) == 1, os.listdir(tedloc_dir)  # selected on val localization
+    fits = {}
+    for name, ckpt in (('untrained', 'untrained.pth'), ('trained', best[0])):
+        runner = _runner(pipeline_dir, name)
+        runner.load_checkpoint(osp.join(tedloc_dir, ckpt))
+        fits[name] = _fit_on_train_batches(runner)
+    return fits
+
+
+def test_pipeline_outputs_table_and_overlays(pipeline_dir):
+    """The table holds, row by row and column by column, the numbers tools/test.py
+    wrote for that model; those numbers are consistent with each other and with 18
+    test images; each model drew its overlays."""
+    results = osp.join(pipeline_dir, 'results')
+    table = json.load(open(osp.join(results, 'table.json')))
+    assert set(table) == ROWS
+    md = open(osp.join(results, 'table.md')).read().splitlines()
+    num_images = 18                                  # gliders --quick: 6 test images x 3
+    for row, stem in ROW_FILES.items():
+        measured = json.load(open(osp.join(results, f'{stem}_test.json')))
+        assert list(table[row]) == COLUMNS
+        for col, key in COLUMN_KEYS.items():
+            assert table[row][col] == measured[key], (row, col)
+        line = next(ln for ln in md if ln.startswith(f'| {row} |'))
+        assert line == f'| {row} | ' + ' | '.join(f'{table[row][c]:.2f}' for c in COLUMNS) + ' |'
+        # the protocol's own relations between the numbers
+        per_iou = [measured[f'wsol/MaxBoxAccV2@{t}'] for t in ('0.3', '0.5', '0.7')]
+        assert measured['wsol/MaxBoxAccV2'] == pytest.approx(sum(per_iou) / 3)
+        assert per_iou[0] >= per_iou[1] >= per_iou[2]
+        assert measured['wsol/MaxBoxAccV2@0.5'] >= measured['wsol/MaxBoxAcc']
+        assert measured['wsol/Top1Loc'] <= min(measured['wsol/MaxBoxAcc'],
+                                               measured['wsol/Top1Cls'], measured['wsol/Top5Loc'])
+        assert measured['wsol/Top5Loc'] <= measured['wsol/MaxBoxAcc']
+        for key in ('wsol/MaxBoxAcc', 'wsol/Top1Loc', 'wsol/Top5Loc', 'wsol/Top1Cls'):
+            count = measured[key] * num_images / 100    # a whole number of images
+            assert count == pytest.approx(round(count), abs=1e-9), (row, key)
+        assert round(measured['wsol/best_thr'] * 100) == pytest.approx(
+            measured['wsol/best_thr'] * 100, abs=1e-9)  # one of np.arange(0, 1, 0.01)
+        assert 0 < measured['wsol/PxAP'] <= 100
+    times = json.load(open(osp.join(results, 'times.json')))
+    assert 'total (this run)' in times
+    for name in ('cam_baseline', 'tedloc_fg', 'tedloc_anchor', 'tedloc_untrained'):
+        folder = osp.join(results, f'overlays_{name}')
+        pngs = [f for f in os.listdir(folder) if f.endswith('.png')]
+        assert len(pngs) == 8, (name, pngs)
+        img = cv2.imread(osp.join(folder, pngs[0]))
+        assert img.shape[1] > img.shape[0]  # the label strip beside the image
+
+
+def test_anchor_map_is_a_different_map_with_the_same_classes(pipeline_dir):
+    table = json.load(open(osp.join(pipeline_dir, 'results', 'table.json')))
+    fg, anchor = table['TeD-Loc (fg map)'], table['TeD-Loc (anchor map)']
+    assert fg['Top-1 Cls'] == anchor['Top-1 Cls']   # one model, one class score
+    assert (fg['PxAP'], fg['MaxBoxAccV2']) != (anchor['PxAP'], anchor['MaxBoxAccV2'])
+
+
+def test_linear_probe_checkpoint_predicts_what_the_fit_measured(pipeline_dir):
+    """The fitted weights were written into the classifier's head: the MMPretrain model
+    loaded from linear_probe.pth gets exactly the val accuracy the solver measured."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from tedloc_mm.pseudo_labels.classifier_cam import build_classifier
+    report = json.load(open(osp.join(pipeline_dir, 'classifier', 'linear_probe.json')))
+    assert report['num_train'] == 36 and report['num_val'] == 12
+    cfg = Config.fromfile(osp.join(REPO, PROBE_CFG))
+    cfg.model.head.num_classes = cfg.model.data_preprocessor.num_classes = 3
+    cfg.val_dataloader.dataset.data_root = osp.join(pipeline_dir, 'data')
+    model = build_classifier(cfg, osp.join(pipeline_dir, 'classifier', 'linear_probe.pth'))
+    from mmengine.registry import DefaultScope
+    hits = total = 0
+    with torch.no_grad(), DefaultScope.overwrite_default_scope('tedloc'):
+        for batch in Runner.build_dataloader(cfg.val_dataloader):
+            for s in model.test_step(batch):
+                hits += int(s.pred_label[0] == s.gt_label[0])
+                total += 1
+    assert total == 12
+    assert abs(100.0 * hits / total - report['val_acc']) < 1e-6, (hits, report)
+    assert report['train_acc'] > 80, report  # 36 images, 1280 features: it fits them
+
+
+def test_training_taught_g_the_pseudo_labels(trained_and_untrained):
+    r = trained_and_untrained
+    # untrained g is a coin flip on balanced FG/BG samples; trained g separates them
+    assert r['trained']['g_acc'] > 0.65, r
+    assert r['trained']['g_acc'] > r['untrained']['g_acc'] + 0.1, r
+
+
+def test_training_taught_the_class_scores_the_image_labels(trained_and_untrained):
+    r = trained_and_untrained
+    # 3 classes: untrained scores are near chance (0.33) with CE near log(3) = 1.10
+    assert r['trained']['cls_acc'] > r['untrained']['cls_acc'] + 0.3, r
+    assert r['trained']['cls_ce'] < 0.6 * r['untrained']['cls_ce'], r
