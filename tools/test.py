@@ -19,11 +19,9 @@ import os.path as osp
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.config import DictAction
-from mmengine.dist import is_main_process
-from mmengine.runner import Runner
 
-from tedloc_mm.engine.runner_config import build_runner_config
-from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+# torch, MMEngine's Runner and the models are imported in main(), so that --help answers
+# at once
 
 
 def parse_args(argv=None):
@@ -46,6 +44,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmengine.dist import is_main_process
+    from mmengine.runner import Runner
+
+    from tedloc_mm.engine.runner_config import build_runner_config
+    from tedloc_mm.fileio.checkpoint import trusted_checkpoints
     no_ckpt = args.checkpoint.lower() == 'none'
     if not no_ckpt and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')

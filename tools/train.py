@@ -14,10 +14,9 @@ import argparse
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
 from mmengine.config import DictAction
-from mmengine.runner import Runner, find_latest_checkpoint
 
-from tedloc_mm.engine.runner_config import build_runner_config
-from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+# torch, MMEngine's Runner and the models are imported by the functions that need them,
+# so that --help answers at once
 
 
 def parse_args(argv=None):
@@ -60,6 +59,7 @@ def amp_device_available() -> bool:
 
 def make_config(args):
     """The Runner config for the parsed command line (errors for bad combinations)."""
+    from tedloc_mm.engine.runner_config import build_runner_config
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     if args.amp:
         if not amp_device_available():
@@ -88,6 +88,7 @@ def make_config(args):
 def trusted_files(args, cfg) -> list:
     """The checkpoint(s) --trust-checkpoint applies to: load_from / --resume PATH, or
     with a bare --resume the latest checkpoint of the work dir (what MMEngine resumes)."""
+    from mmengine.runner import find_latest_checkpoint
     if not args.trust_checkpoint:
         return []
     if cfg.get('resume') and cfg.get('load_from') is None:
@@ -98,6 +99,9 @@ def trusted_files(args, cfg) -> list:
 def main(argv=None):
     args = parse_args(argv)
     cfg = make_config(args)
+    from mmengine.runner import Runner
+
+    from tedloc_mm.fileio.checkpoint import trusted_checkpoints
     runner = Runner.from_cfg(cfg)
     with trusted_checkpoints(trusted_files(args, cfg)):
         runner.train()
