@@ -51,12 +51,16 @@ def pxap_histograms(map01: np.ndarray, gt_mask: np.ndarray, ignore_mask=None,
     return fg_hist.astype(np.int64), bg_hist.astype(np.int64)
 
 
-def pxap_from_histograms(fg_hist: np.ndarray, bg_hist: np.ndarray) -> float:
-    """Average precision (percent) from the summed FG / BG histograms.
+def pxap_curve(fg_hist: np.ndarray, bg_hist: np.ndarray):
+    """The precision-recall curve of the summed FG / BG histograms.
 
-    The precision-recall points are the bins' upper cumulative sums, from the
-    highest bin down; AP = sum of precision x recall increments over points with
-    at least one predicted positive. Raises ValueError without any FG pixel.
+    The points are the bins' upper cumulative sums, from the highest bin down
+    (point ``j`` predicts the pixels of the ``j + 1`` highest bins as object).
+
+    Returns:
+        (precision, recall, predicted): float64 (T + 2,) each; ``predicted`` is the
+        number of pixels predicted as object at each point (precision is 0 where
+        it is 0). Raises ValueError without any FG pixel.
     """
     fg_hist = np.asarray(fg_hist, dtype=np.float64)
     bg_hist = np.asarray(bg_hist, dtype=np.float64)
@@ -68,5 +72,16 @@ def pxap_from_histograms(fg_hist: np.ndarray, bg_hist: np.ndarray) -> float:
     predicted = tp + fp
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = tp / num_fg
+    return precision, recall, predicted
+
+
+def pxap_from_histograms(fg_hist: np.ndarray, bg_hist: np.ndarray) -> float:
+    """Average precision (percent) from the summed FG / BG histograms.
+
+    AP = sum of precision x recall increments over the points of
+    :func:`pxap_curve` with at least one predicted positive. Raises ValueError
+    without any FG pixel.
+    """
+    precision, recall, predicted = pxap_curve(fg_hist, bg_hist)
     keep = predicted[1:] > 0
     return float((precision[1:] * np.diff(recall))[keep].sum() * 100)

@@ -1,4 +1,5 @@
 """WSOLMetric: the WSOL protocol of Choe et al. (CVPR 2020) as an MMEngine metric."""
+import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -9,6 +10,8 @@ from tedloc_mm.registry import METRICS
 from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
 from .parallel import map_in_threads
+from .per_image_results import per_image_lines, write_per_image_results
+from .wsol_analysis import write_analysis
 from .wsol_records import PREFIX, evaluate_image, summarize_records, threshold_index
 
 
@@ -90,6 +93,17 @@ class WSOLMetric(BaseMetric):
         workers: threads of this process that evaluate the samples of a batch
             (1 = none; the numbers do not depend on it). Under ``dist_test.sh``
             each process has its own threads.
+        analysis_dir: also write, at the end of each evaluation, into this folder
+            (``tools/test.py --analysis-dir``): ``curves.json``, ``per_class.csv``,
+            ``per_class.md``, ``failures.json``
+            (:mod:`tedloc_mm.evaluation.wsol_analysis`) and ``per_image.jsonl``
+            (:mod:`tedloc_mm.evaluation.per_image_results`). Each record then also
+            keeps the image id, the top-5 scores, the GT boxes and the largest
+            contour's box at every CAM threshold (about 1 KB; the boxes cost about
+            3x the evaluation time, see ``evaluate_image``'s ``box_thresholds``).
+        per_image_thr: the CAM threshold of ``per_image.jsonl``'s boxes: ``'best'``
+            (this evaluation's ``best_thr``) or a number (e.g. the validation's
+            ``best_thr``; only that one box is then kept per image).
         collect_device, prefix: as in :class:`mmengine.evaluator.BaseMetric`.
     """
 
@@ -105,6 +119,8 @@ class WSOLMetric(BaseMetric):
                  no_box: str = 'error',
                  nonfinite: str = 'zero',
                  workers: int = 1,
+                 analysis_dir: Optional[str] = None,
+                 per_image_thr: Union[str, float] = 'best',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs):
@@ -132,6 +148,11 @@ class WSOLMetric(BaseMetric):
         if int(workers) < 1:
             raise ValueError(f'workers must be >= 1, got {workers}')
         self.workers = int(workers)
+        self.analysis_dir = analysis_dir
+        if per_image_thr != 'best':
+            per_image_thr = float(per_image_thr)
+            threshold_index(self.thresholds, per_image_thr)
+        self.per_image_thr = per_image_thr
         # numba compiles the box evaluator on its first use in a fresh checkout: do it
         # here, where a pause can be explained, not in the middle of the test loop
         seconds = component_tree.warm_up()
@@ -176,18 +197,25 @@ class WSOLMetric(BaseMetric):
             if gt_boxes is None and gt_mask is None and self.no_box == 'error':
                 raise ValueError("no GT box (set WSOLMetric(no_box='skip') to leave "
                                  'such images out of the box metrics)')
+            box_thrs = None
+            if self.analysis_dir is not None:
+                box_thrs = (self.thresholds if self.per_image_thr == 'best'
+                            else [self.per_image_thr])
             record = evaluate_image(
                 pred_map, gt_boxes, thresholds=self.thresholds,
                 iou_thrs=self.iou_thrs, eval_size=size,
                 pred_score=sample.get('pred_score'), gt_label=sample.get('gt_label'),
                 gt_mask=gt_mask, ignore_mask=sample.get('ignore_mask'),
-                nonfinite=self.nonfinite)
+                nonfinite=self.nonfinite, box_thresholds=box_thrs,
+                keep_scores=box_thrs is not None)
         except ValueError as err:
             raise ValueError(f'WSOLMetric: image {img_id}: {err}') from err
         if gt_boxes is None and gt_mask is None:
             record['no_box'] = True
-        if record.get('nonfinite'):
-            record['img_id'] = str(img_id)   # only for the warning; rare
+        if record.get('nonfinite') or self.analysis_dir is not None:
+            record['img_id'] = str(img_id)   # for the warning (rare) or the analysis
+        if self.analysis_dir is not None and sample.get('img_path'):
+            record['img_path'] = str(sample['img_path'])
         return record
 
     def compute_metrics(self, results: list) -> dict:
@@ -204,5 +232,26 @@ class WSOLMetric(BaseMetric):
         if not results:
             raise ValueError('WSOLMetric: no results to evaluate')
         # BaseMetric.evaluate adds '<prefix>/' to these names
-        return summarize_records(results, self.thresholds, self.iou_thrs, self.loc_iou,
-                                 prefix=None, fixed_thrs=self.fixed_thrs)
+        metrics = summarize_records(results, self.thresholds, self.iou_thrs, self.loc_iou,
+                                    prefix=None, fixed_thrs=self.fixed_thrs)
+        if self.analysis_dir is not None:
+            self._write_analysis(results, metrics)
+        return metrics
+
+    def _write_analysis(self, results: list, metrics: dict) -> None:
+        """The files of ``analysis_dir`` (see the class doc)."""
+        classes = (self.dataset_meta or {}).get('classes')
+        written = write_analysis(self.analysis_dir, results, self.thresholds, self.iou_thrs,
+                                 self.loc_iou, class_names=classes)
+        if 'best_thr' in metrics:
+            if self.per_image_thr == 'best':
+                thr, source, box_index = metrics['best_thr'], 'best', None
+            else:
+                thr, source, box_index = self.per_image_thr, 'given', 0
+            lines = per_image_lines(results, self.thresholds, self.iou_thrs, self.loc_iou,
+                                    threshold_index(self.thresholds, thr), box_index)
+            written['per_image'] = osp.join(self.analysis_dir, 'per_image.jsonl')
+            write_per_image_results(written['per_image'], lines, thr, source, self.loc_iou,
+                                    classes)
+        print_log(f'WSOLMetric: analysis written to {self.analysis_dir}: '
+                  + ', '.join(osp.basename(p) for p in written.values()), logger='current')
