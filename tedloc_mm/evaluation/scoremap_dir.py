@@ -28,10 +28,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from tedloc_mm.fileio.class_names import read_class_names
 from tedloc_mm.fileio.wsol_metadata import read_wsol_split
 from . import component_tree
 from .box_protocol import cam_thresholds, rescale_boxes
 from .parallel import map_in_threads
+from .wsol_analysis import write_analysis
 from .wsol_records import evaluate_image, summarize_records, top5_classes
 
 #: the reference evaluates 224 x 224 maps (``_RESIZE_LENGTH`` of its evaluation.py)
@@ -185,6 +187,7 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
                           predictions: Optional[str] = None,
                           predictions_format: str = 'auto', resize: bool = False,
                           workers: int = 1,
+                          analysis_dir: Optional[str] = None,
                           progress: Optional[Callable[[int], None]] = None,
                           on_start: Optional[Callable[[int], None]] = None) -> dict:
     """Evaluate every image of a split; returns a JSON-ready dict.
@@ -196,6 +199,11 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
         ``MaxBoxAccV2@<iou>``, ``best_thr``, ``Top1Loc``, ``Top5Loc`` (+
         ``@best_thr``), ``Top1Cls``, ``Top5Cls``, ``PxAP``, those that apply;
         IoU as a fraction, e.g. ``@0.3``), ``num_images`` and the settings.
+        With ``analysis_dir``, :func:`.wsol_analysis.write_analysis` also writes
+        ``curves.json`` there (and, with ``predictions``, the per-class table and
+        the failure breakdown, with the names of
+        ``<metadata_root>/<dataset_name>/class_names.txt`` when it exists);
+        ``result['analysis']`` lists the files.
     """
     if dataset_name not in DATASET_NAMES:
         raise ValueError(f'dataset_name must be one of {DATASET_NAMES}, got {dataset_name!r}')
@@ -239,6 +247,8 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
         if top5 is not None:
             record['top5'] = top5[info['img_id']]
             record['label'] = info['gt_label']
+        if analysis_dir is not None:
+            record['img_id'] = info['img_id']
         return record
 
     component_tree.warm_up()   # load (or compile) the sweep before the progress bar starts
@@ -266,4 +276,10 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
     if 'PxAP' in metrics and (dataset_name == 'OpenImages' or not box_recs):
         result['localization'] = metrics['PxAP']
     result['metrics'] = metrics
+    if analysis_dir is not None:
+        # class names for the per-class table, when the metadata has them (ours)
+        names_file = osp.join(metadata_root, dataset_name, 'class_names.txt')
+        names = read_class_names(names_file) if osp.isfile(names_file) else None
+        result['analysis'] = write_analysis(analysis_dir, records, thresholds, iou_thrs, 0.5,
+                                            class_names=names)
     return result

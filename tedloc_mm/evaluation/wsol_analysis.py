@@ -11,7 +11,7 @@ tables describe exactly the evaluated numbers:
   curves' maxima); Top-1 / Top-5 Loc per CAM threshold when classes were predicted;
   PxAP's precision-recall curve when masks were evaluated. A JSON-ready dict
   (``format`` / ``version`` below), the input of
-  :func:`tedloc_mm.visualization.wsol_curves.plot_wsol_curves`.
+  :func:`tedloc_mm.analysis.wsol_curves.plot_wsol_curves`.
 * :func:`per_class_table`: per GT class, at the global best CAM threshold (the one of
   MaxBoxAcc): box accuracy, Top-1 Loc and Top-1 Cls, and a last row over all images
   (equal to ``BoxAcc`` = MaxBoxAcc, ``Top1Loc@best_thr`` and ``Top1Cls`` of the

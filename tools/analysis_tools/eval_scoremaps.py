@@ -5,6 +5,7 @@
         [--cam_curve_interval 0.01] [--multi_contour_eval] [--multi_iou_eval] \\
         [--iou_threshold_list 30 50 70] \\
         [--predictions preds.txt] [--out result.json] [--workers 2] [--resize_scoremaps]
+        [--plot_dir DIR]
 
 The arguments of ``clovaai/wsolevaluation``'s ``evaluation.py`` keep their names,
 defaults and meanings, and so does the layout: metadata under
@@ -15,6 +16,13 @@ under ``<mask_root>/OpenImages/``. It prints the reference's lines
 last ``localization: X``) with the same number, and before the last line both box
 variants (MaxBoxAcc, MaxBoxAccV2 per IoU), Top-1/Top-5 Loc and classification
 accuracy when ``--predictions`` is given, and PxAP. The progress bar goes to stderr.
+
+``--plot_dir DIR`` (ours) also writes the curves behind the numbers: ``DIR/curves.json``
+and ``DIR/curves.png`` (box accuracy vs CAM threshold per IoU, largest and all
+contours, the best threshold marked; PxAP's precision-recall curve with masks) and,
+with ``--predictions``, ``per_class.csv`` / ``per_class.md`` and ``failures.json``
+(docs/en/evaluation_protocol.md). Without it the output is the same as before;
+matplotlib is imported only with it.
 
 Predictions file (``--predictions``), comma-separated, one line per image id::
 
@@ -78,6 +86,9 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, default=1, help='evaluation threads')
     p.add_argument('--out', type=str, default=None, help='write the results as JSON')
     p.add_argument('--no_progress', action='store_true', help='no progress bar')
+    p.add_argument('--plot_dir', type=str, default=None,
+                   help='also write the curves (curves.json, curves.png) and, with '
+                   '--predictions, the per-class table and failure breakdown here')
     return p.parse_args(argv)
 
 
@@ -110,6 +121,19 @@ def summary_lines(result: dict):
     return lines
 
 
+def plot_analysis(result: dict, args) -> None:
+    """``curves.png`` from the ``curves.json`` just written (matplotlib imported here);
+    the list of files goes to stderr, so that stdout stays the reference's."""
+    from tedloc_mm.analysis.wsol_curves import load_curves, plot_wsol_curves
+    files = result['analysis']
+    png = osp.join(args.plot_dir, 'curves.png')
+    plot_wsol_curves([(f'{args.dataset_name} {args.split}',
+                       load_curves([files['curves']])[0])], png)
+    files['curves_png'] = png
+    print(f'curves and tables written to {args.plot_dir}: '
+          + ', '.join(sorted(osp.basename(p) for p in files.values())), file=sys.stderr)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     print('Loading and evaluating cams.')
@@ -131,7 +155,7 @@ def main(argv=None) -> dict:
         multi_contour_eval=args.multi_contour_eval, multi_iou_eval=args.multi_iou_eval,
         predictions=args.predictions, predictions_format=args.predictions_format,
         resize=args.resize_scoremaps, workers=args.workers, progress=progress,
-        on_start=on_start)
+        on_start=on_start, analysis_dir=args.plot_dir)
     if bar:
         sys.stderr.write('\n')
     if result['predictions_ignored']:
@@ -142,6 +166,8 @@ def main(argv=None) -> dict:
     if args.dataset_name == 'OpenImages':
         print('Mask AUC on split {}: {}'.format(args.split, result['localization']))
     print('localization: {}'.format(result['localization']))
+    if args.plot_dir:
+        plot_analysis(result, args)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w', encoding='utf-8') as f:

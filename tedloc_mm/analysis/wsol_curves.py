@@ -11,7 +11,8 @@ The input is the curves dict of :func:`tedloc_mm.evaluation.wsol_analysis.wsol_c
    with one run, Top-1 Loc at ``loc_iou`` is drawn too (dash-dot, grey);
 2. the same for all contours (MaxBoxAccV2 is the mean of these curves' maxima,
    each maximum marked with a dot);
-3. PxAP's precision-recall curve, when any run evaluated masks.
+3. PxAP's precision-recall curve, when any run evaluated masks, drawn as the steps
+   whose area is PxAP.
 
 Colour = run, line style = IoU threshold; the legends sit below the panels, outside
 the data. matplotlib is imported only here, when a plot is asked for (Agg backend:
@@ -96,8 +97,11 @@ def plot_wsol_curves(runs: Sequence[Tuple[str, dict]], out_file: Optional[str] =
             parts.append(f'MaxBoxAcc {curves["MaxBoxAcc"]:.1f} at thr {best:.2f}, '
                          f'V2 {curves["MaxBoxAccV2"]:.1f}')
         if 'pxap' in curves:
-            axes['pxap'].plot(curves['pxap']['recall'], curves['pxap']['precision'],
-                              '-', color=color, lw=1.6)
+            # steps from recall 0: the area under them is PxAP exactly
+            precision = np.asarray(curves['pxap']['precision'])
+            recall = np.r_[0.0, curves['pxap']['recall']]
+            axes['pxap'].plot(recall, np.r_[precision[:1], precision], '-', color=color,
+                              lw=1.6, drawstyle='steps-pre')
             parts.append(f'PxAP {curves["pxap"]["PxAP"]:.1f}')
         run_handles.append(Line2D([], [], color=color, lw=2.5,
                                   label=f'{label}: ' + ', '.join(parts)))
@@ -118,7 +122,7 @@ def plot_wsol_curves(runs: Sequence[Tuple[str, dict]], out_file: Optional[str] =
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    handles = list(run_handles)
+    handles = []
     if has_box:
         handles += [Line2D([], [], color='black', ls=_style(i), lw=1.6, label=f'IoU {k}')
                     for i, k in enumerate(iou_names)]
@@ -129,8 +133,17 @@ def plot_wsol_curves(runs: Sequence[Tuple[str, dict]], out_file: Optional[str] =
         if len(runs) == 1 and 'top1_loc' in runs[0][1]:
             handles.append(Line2D([], [], color='0.45', ls='-.', lw=1.4,
                                   label='Top-1 Loc (box and class right)'))
-    fig.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, 0.0),
-               ncol=1 if len(panels) == 1 else 2, fontsize=9, frameon=False)
+    # two legends below the panels: the runs (colours) left, the line styles right
+    if handles:
+        fig.legend(handles=run_handles, loc='upper left', bbox_to_anchor=(0.02, 0.0),
+                   fontsize=9, frameon=False, title='run (colour)', title_fontsize=9,
+                   alignment='left')
+        fig.legend(handles=handles, loc='upper right', bbox_to_anchor=(0.98, 0.0),
+                   fontsize=9, frameon=False, title='line style', title_fontsize=9,
+                   alignment='left')
+    else:
+        fig.legend(handles=run_handles, loc='upper center', bbox_to_anchor=(0.5, 0.0),
+                   fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
