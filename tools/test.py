@@ -2,7 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out metrics.json]
                                            [--cfg-options k=v ...] [--launcher ...]
-                                           [--trust-checkpoint]
+                                           [--trust-checkpoint] [--analysis-dir DIR]
 CHECKPOINT ``none``: no checkpoint, for models that load their own weights from the config
 (the zero-shot CLIP localizers of configs/clip/).
 The checkpoint is read with ``torch.load(weights_only=True)`` (plus the globals of MMEngine's
@@ -11,6 +11,13 @@ code; ``--trust-checkpoint`` reads CHECKPOINT with full unpickling, for a file y
 It must hold the model's weights (all of them, after a lean checkpoint's frozen encoder was
 restored): a weightless or foreign file is refused, naming the missing groups
 (``tedloc_mm/engine/checkpoint_weights.py``).
+``--analysis-dir DIR``: the config's WSOLMetric also writes the curves behind its numbers
+(``curves.json`` + ``curves.png``: box accuracy vs CAM threshold per IoU, largest and all
+contours, best threshold marked; PxAP's precision-recall curve with masks), the per-class
+table (``per_class.csv`` / ``.md``), the failure breakdown (``failures.json``) and the
+per-image results (``per_image.jsonl``, read by tools/analysis_tools/analyze_results.py);
+with a ``TensorboardVisBackend`` in the config's visualizer the figure and the curves
+(scalars ``wsol_curve/...``, step = CAM threshold x 100) go to TensorBoard too.
 Distributed: tools/dist_test.sh CONFIG CHECKPOINT GPUS [args...] (CPU processes use gloo).
 """
 import argparse
@@ -39,7 +46,26 @@ def parse_args(argv=None):
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='read CHECKPOINT with full unpickling (weights_only=False): '
                         'only for a file you trust, as unpickling can run code')
+    parser.add_argument('--analysis-dir', help='also write curves, per-class table, failure '
+                        'breakdown and per-image results here (see the module doc)')
     return parser.parse_args(argv)
+
+
+def with_analysis_dir(evaluator, out_dir: str):
+    """``evaluator`` (a config's test_evaluator: a metric dict, a list of them or an
+    Evaluator dict with ``metrics``) with ``analysis_dir`` set on its WSOLMetric(s);
+    ValueError when it has none."""
+    metrics = evaluator.get('metrics') if isinstance(evaluator, dict) and \
+        'metrics' in evaluator else evaluator
+    items = metrics if isinstance(metrics, (list, tuple)) else [metrics]
+    found = 0
+    for item in items:
+        if isinstance(item, dict) and str(item.get('type', '')).split('.')[-1] == 'WSOLMetric':
+            item['analysis_dir'] = out_dir
+            found += 1
+    if not found:
+        raise ValueError('--analysis-dir needs a WSOLMetric in the config\'s test_evaluator')
+    return evaluator
 
 
 def main(argv=None):
@@ -53,6 +79,9 @@ def main(argv=None):
     if not no_ckpt and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    if args.analysis_dir:
+        cfg.test_evaluator = with_analysis_dir(cfg.test_evaluator,
+                                               osp.abspath(args.analysis_dir))
     cfg.load_from = None if no_ckpt else args.checkpoint
     cfg.resume = False
     if not no_ckpt:
@@ -60,6 +89,11 @@ def main(argv=None):
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
             dict(type='tedloc.CheckpointWeightsHook', filename=args.checkpoint)]
     runner = Runner.from_cfg(cfg)
+    if args.analysis_dir:
+        # the figure while the visualizer (TensorBoard) is still open
+        from tedloc_mm.analysis.curves_hook import WSOLCurvesHook
+        runner.register_hook(WSOLCurvesHook(osp.abspath(args.analysis_dir),
+                                            osp.splitext(osp.basename(args.config))[0]))
     with trusted_checkpoints([cfg.load_from] if args.trust_checkpoint else []):
         metrics = runner.test()
     if args.out and is_main_process():
@@ -67,6 +101,8 @@ def main(argv=None):
             json.dump({k: float(v) if hasattr(v, '__float__') else v
                        for k, v in metrics.items()}, f, indent=2, sort_keys=True)
         print(f'metrics written to {args.out}')
+    if args.analysis_dir and is_main_process():
+        print(f'curves, tables and per-image results written to {args.analysis_dir}')
     return metrics
 
 
