@@ -19,6 +19,11 @@ runs, so any step can be re-run by hand. A step whose output already exists is s
 6. the test split: the CAM baseline, TeD-Loc (``fg`` map), TeD-Loc (``anchor`` map) and
    TeD-Loc untrained                                           tools/test.py
    -> WORK/results/table.{md,json}, times.json, overlays_*/
+   then the analysis of the four rows: tools/test.py --analysis-dir (curves, per-class
+   table, failures, per-image results), their curves on one figure
+   (tools/analysis_tools/plot_wsol_curves.py) and the success / failure galleries of
+   the CAM baseline and TeD-Loc (fg map) (tools/analysis_tools/analyze_results.py)
+   -> WORK/results/curves.png, analysis/<row>/, gallery_<row>/
 
 ``--quick`` shrinks every size (the CI test runs it on the gliders); its numbers are noise.
 """
@@ -48,6 +53,9 @@ TABLE_ROWS = (('CAM baseline (linear-probe Grad-CAM)', 'cam_baseline'),
               ('TeD-Loc (fg map)', 'tedloc_fg'),
               ('TeD-Loc (anchor map)', 'tedloc_anchor'),
               ('TeD-Loc untrained (fg map)', 'tedloc_untrained'))
+
+#: the rows whose success / failure galleries the analysis draws
+GALLERY_ROWS = ('cam_baseline', 'tedloc_fg')
 
 SIZES = {
     # per class: 60 / 10 / 20 images (6 classes: 360 / 60 / 120)
@@ -198,6 +206,7 @@ class Pipeline:
                       *self.data_options(('val_dataloader', 'test_dataloader')), *opts,
                       *self.overlay_options(osp.join(self.results, f'overlays_{name}'))],
                      out)
+        self.analysis(tests)
         rows = {row: json.load(open(osp.join(self.results, f'{stem}_test.json')))
                 for row, stem in TABLE_ROWS}
         table = write_table(rows, self.results)
@@ -210,6 +219,39 @@ class Pipeline:
               'its test Top-1 is the CAM baseline row\'s Top-1 Cls')
         print('wall time per step (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in self.times.items()))
         print(f'results: {self.results}/table.md, table.json, times.json, overlays_*/')
+        print(f'analysis: {self.results}/curves.png (the four rows), analysis/<row>/ '
+              '(per-class table, failures, per-image results), gallery_<row>/ (best, worst '
+              'and each failure kind)')
+
+    def analysis(self, tests: dict):
+        """After the test step: each row's curves, tables and per-image results, the
+        curves of the four rows on one figure and the galleries of GALLERY_ROWS."""
+        py = sys.executable
+        data_opts = self.data_options(('val_dataloader', 'test_dataloader'))
+        dirs = {}
+        for name, (cfg, ckpt, opts) in tests.items():
+            dirs[name] = osp.join(self.results, 'analysis', name)
+            self.run(6, f'analysis: {name} (curves, per-class table, per-image results)',
+                     [py, 'tools/test.py', cfg, ckpt, '--work-dir',
+                      osp.join(self.w, f'{name}_analysis'), '--analysis-dir', dirs[name],
+                      '--cfg-options', *data_opts, *opts, 'custom_hooks.0.num_images=0'],
+                     osp.join(dirs[name], 'per_image.jsonl'))
+        stems = [stem for _, stem in TABLE_ROWS]
+        figure = osp.join(self.results, 'curves.png')
+        self.run(6, 'analysis: the curves of the four rows on one figure',
+                 [py, 'tools/analysis_tools/plot_wsol_curves.py',
+                  *[dirs[s] for s in stems], '--out', figure,
+                  '--legend', *[row for row, _ in TABLE_ROWS],
+                  '--title', 'test split: box accuracy vs CAM threshold, PxAP curve'],
+                 figure)
+        for name in GALLERY_ROWS:
+            cfg, ckpt, opts = tests[name]
+            out = osp.join(self.results, f'gallery_{name}')
+            self.run(6, f'analysis: success / failure galleries of {name}',
+                     [py, 'tools/analysis_tools/analyze_results.py', cfg, ckpt,
+                      osp.join(dirs[name], 'per_image.jsonl'), '--out-dir', out,
+                      '--topk', '8', '--cfg-options', *data_opts, *opts],
+                     osp.join(out, 'selection.json'))
 
 
 def save_untrained_checkpoint(config, cfg_options, out, seed):

@@ -93,7 +93,6 @@ def describe(line: dict, group: str, names, thr: float) -> List[str]:
 
 def gallery(visualizer, tiles: List[np.ndarray], title: str) -> np.ndarray:
     """Tiles (RGB, any widths, one height) on a grid under a title strip."""
-    from tedloc_mm.visualization.wsol_overlay import text_strip
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
     gap = 6
@@ -104,8 +103,10 @@ def gallery(visualizer, tiles: List[np.ndarray], title: str) -> np.ndarray:
         r, c = divmod(i, cols)
         grid[r * (h + gap):r * (h + gap) + tile.shape[0],
              c * (w + gap):c * (w + gap) + tile.shape[1]] = tile
-    head = text_strip(visualizer, 34, [(title, (0, 0, 0))], width=grid.shape[1])
-    return np.concatenate([head, grid], axis=0)
+    visualizer.set_image(np.full((32, grid.shape[1], 3), 255, np.uint8))
+    visualizer.draw_texts(title, np.array([8, 7]), font_sizes=15, colors=[(0, 0, 0)],
+                          vertical_alignments='top')
+    return np.concatenate([visualizer.get_image(), grid], axis=0)
 
 
 def main(argv=None) -> dict:
@@ -175,10 +176,13 @@ def main(argv=None) -> dict:
         tiles = []
         for rank, line in enumerate(groups[group]):
             item = kept[line['img_id']]
-            drawn = draw_localization(
-                visualizer, item['image'], item['pred_map'],
-                pred_boxes=predicted_box_edges(item['pred_map'], thr),
-                gt_boxes=item['gt_bboxes'], texts=describe(line, group, names, thr))
+            box = predicted_box_edges(item['pred_map'], thr)
+            texts = describe(line, group, names, thr)
+            if box is None:
+                texts.append('no box: constant map')
+            drawn = draw_localization(visualizer, item['image'], item['pred_map'],
+                                      pred_boxes=box, gt_boxes=item['gt_bboxes'],
+                                      texts=texts)
             name = osp.splitext(osp.basename(str(line['img_id'])))[0]
             mmcv.imwrite(mmcv.rgb2bgr(drawn), osp.join(folder, f'{rank:02d}_{name}.png'))
             tiles.append(drawn)
