@@ -420,3 +420,46 @@ def test_cli_prints_and_writes_json(tmp_path, capsys):
                           str(tmp_path / 'meta'), '--dataset_name', 'CUB', '--split',
                           'test', '--no_progress']) == 2
     assert osp.join(str(tmp_path / 'maps'), '001.a/B.jpg.npy') in capsys.readouterr().err
+
+
+#: what the tool printed for build_cub_hand + TOPK_LINES before --plot_dir existed
+#: (the same command on the commit before it)
+HAND_STDOUT = '''Loading and evaluating cams.
+MaxBoxAcc (largest contour, IoU 50): 40.0 at CAM threshold 0
+MaxBoxAcc per IoU: 30: 60.0, 50: 40.0, 70: 40.0
+MaxBoxAccV2 (all contours, mean over IoU): 66.66666666666667
+MaxBoxAccV2 per IoU: 30: 80.0, 50: 60.0, 70: 60.0
+Top-1 Loc: 20.0 (at the MaxBoxAcc threshold: 20.0)
+Top-5 Loc: 40.0 (at the MaxBoxAcc threshold: 40.0)
+Top-1 Cls: 60.0
+Top-5 Cls: 80.0
+localization: 40.0
+'''
+
+
+def test_plot_dir_writes_curves_and_tables_and_leaves_stdout_alone(tmp_path, capsys):
+    build_cub_hand(tmp_path)
+    pred = tmp_path / 'pred.txt'
+    pred.write_text('\n'.join(TOPK_LINES) + '\n')
+    run(tmp_path, 'CUB', '--predictions', str(pred))
+    assert capsys.readouterr().out == HAND_STDOUT
+    plots = tmp_path / 'plots'
+    res = run(tmp_path, 'CUB', '--predictions', str(pred), '--plot_dir', str(plots))
+    captured = capsys.readouterr()
+    assert captured.out == HAND_STDOUT
+    assert str(plots) in captured.err
+    curves = json.loads((plots / 'curves.json').read_text())
+    m = res['metrics']
+    # the hand-made numbers of test_cub_hand_made_numbers, read off the curves
+    assert max(curves['box_acc']['largest']['0.5']) == m['MaxBoxAcc'] == 40.0
+    assert [max(curves['box_acc']['all'][k]) for k in ('0.3', '0.5', '0.7')] == [80.0, 60.0,
+                                                                                60.0]
+    assert curves['best_thr'] == 0.0 and max(curves['top1_loc']) == m['Top1Loc']
+    # at threshold 0 boxes hit A, E; classes right B, D, E: A wrong class, B and D wrong
+    # box, C both wrong, E correct
+    failures = json.loads((plots / 'failures.json').read_text())
+    assert failures['counts'] == dict(correct=1, wrong_class=1, wrong_box=2, both_wrong=1)
+    assert failures['percent']['correct'] == m['Top1Loc@best_thr']
+    rows = (plots / 'per_class.csv').read_text().splitlines()
+    assert rows[-1].startswith('-1,all,5,40.0,20.0,60.0')
+    assert cv2.imread(str(plots / 'curves.png')) is not None

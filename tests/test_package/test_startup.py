@@ -1,13 +1,14 @@
 """What starting up costs in modules: `import tedloc_mm`, the evaluation package and the
 evaluator tool (a drop-in for wsolevaluation's script) import neither torch nor MMPretrain
-(timings: benchmarks/startup_time.py)."""
+nor matplotlib (timings: benchmarks/startup_time.py); matplotlib comes only with a plot."""
 import json
 import os.path as osp
 import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HEAVY = ('torch', 'torchvision', 'mmpretrain', 'mmseg', 'mmcv', 'open_clip', 'timm')
+HEAVY = ('torch', 'torchvision', 'mmpretrain', 'mmseg', 'mmcv', 'open_clip', 'timm',
+         'matplotlib')
 
 PROBE = r"""
 import json, runpy, sys
@@ -40,6 +41,12 @@ def test_import_tedloc_mm_imports_no_heavy_library():
 def test_evaluation_imports_neither_torch_nor_mmpretrain():
     assert _heavy_after('tedloc_mm.evaluation') == []
     assert _heavy_after('tedloc_mm.evaluation.scoremap_dir') == []
+    assert _heavy_after('tedloc_mm.evaluation.wsol_analysis') == []
+    assert _heavy_after('tedloc_mm.evaluation.per_image_results') == []
+
+
+def test_the_plot_module_imports_matplotlib_only_to_plot():
+    assert _heavy_after('tedloc_mm.analysis.wsol_curves') == []
 
 
 def test_the_evaluator_tool_starts_without_torch():
