@@ -3,10 +3,11 @@ hand-made maps whose every number is worked out by hand below, and on random map
 against the metric itself."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from protocol_oracle import random_case
+from protocol_oracle import oracle_iou, random_case
 
 from tedloc_mm.evaluation import WSOLMetric, cam_thresholds, evaluate_image, summarize_records
 from tedloc_mm.evaluation.per_image_results import (per_image_lines, read_per_image_results,
@@ -172,18 +173,37 @@ def test_per_image_file_round_trip(tmp_path):
     assert [b['box_correct'] for b in back] == [True, False, True, False]
     assert back[0]['top5'][0] == 0 and back[0]['top5_scores'][0] == pytest.approx(0.9)
     assert back[0]['img_id'] == 'img0' and back[0]['size'] == [32, 32]
+    # one threshold lower (0.49) the ring of A is still in the mask
+    at_049 = per_image_lines(recs, THR, IOUS, 0.5, thr_index=49)
+    assert at_049[0]['pred_box'] == [4, 4, 28, 28] and at_049[0]['kind'] == 'wrong_box'
 
 
-def test_per_image_box_correct_is_the_iou_rule_on_random_maps():
+def _plain_largest_box(map01, thr):
+    """The reference loop's box at one threshold (as tests/protocol_oracle.py)."""
+    h, w = map01.shape
+    map8 = (map01 * 255).astype(np.uint8)
+    _, mask = cv2.threshold(map8, int(thr * np.max(map8)), 255, cv2.THRESH_BINARY)
+    contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+    if not contours:
+        return [0, 0, 0, 0]
+    x, y, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+    return [x, y, min(x + bw, w - 1), min(y + bh, h - 1)]
+
+
+def test_per_image_boxes_are_the_reference_boxes_on_random_maps():
     rng = np.random.default_rng(11)
-    recs = []
+    recs, cases = [], []
     for i in range(20):
         m, gt = random_case(rng, ('blob', 'random', 'levels', 'rings')[i % 4], 40)
+        cases.append((m, gt))
         recs.append(evaluate_image(m, gt, thresholds=THR, iou_thrs=IOUS, box_thresholds=THR,
                                    pred_score=rng.random(K), gt_label=0))
     for idx in (10, 33, 71):
-        for line in per_image_lines(recs, THR, IOUS, 0.5, thr_index=idx):
-            assert line['box_correct'] == (line['iou'] >= 0.5 - 1e-4), line
+        for line, (m, gt) in zip(per_image_lines(recs, THR, IOUS, 0.5, thr_index=idx), cases):
+            box = _plain_largest_box(m, THR[idx])
+            assert line['pred_box'] == box
+            assert line['ious'] == [round(oracle_iou(box, g), 4) for g in gt.tolist()]
+            assert line['box_correct'] == (max(oracle_iou(box, g) for g in gt) >= 0.5), line
 
 
 @pytest.mark.parametrize('content, message', [
