@@ -199,3 +199,22 @@ def test_training_taught_the_class_scores_the_image_labels(trained_and_untrained
     # 3 classes: untrained scores are near chance (0.33) with CE near log(3) = 1.10
     assert r['trained']['cls_acc'] > r['untrained']['cls_acc'] + 0.3, r
     assert r['trained']['cls_ce'] < 0.6 * r['untrained']['cls_ce'], r
+
+
+def test_pipeline_draws_curves_and_galleries(pipeline_dir):
+    """The analysis after the test step: each row's curves agree with its metrics file,
+    the four rows are on one figure, and the CAM baseline and TeD-Loc have galleries."""
+    results = osp.join(pipeline_dir, 'results')
+    for stem in ROW_FILES.values():
+        metrics = json.load(open(osp.join(results, f'{stem}_test.json')))
+        curves = json.load(open(osp.join(results, 'analysis', stem, 'curves.json')))
+        assert max(curves['box_acc']['largest']['0.5']) == metrics['wsol/MaxBoxAcc']
+        assert curves['best_thr'] == metrics['wsol/best_thr']
+    figure = cv2.imread(osp.join(results, 'curves.png'))
+    assert figure is not None and figure.shape[1] > 1000
+    for stem in ('cam_baseline', 'tedloc_fg'):
+        selection = json.load(open(osp.join(results, f'gallery_{stem}', 'selection.json')))
+        assert selection['groups']['best'] and selection['groups']['worst']
+        for group, chosen in selection['groups'].items():
+            assert osp.isfile(osp.join(results, f'gallery_{stem}', f'{group}.png')) == \
+                bool(chosen)
