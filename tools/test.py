@@ -92,8 +92,9 @@ def main(argv=None):
     if args.analysis_dir:
         # the figure while the visualizer (TensorBoard) is still open
         from tedloc_mm.analysis.curves_hook import WSOLCurvesHook
-        runner.register_hook(WSOLCurvesHook(osp.abspath(args.analysis_dir),
-                                            osp.splitext(osp.basename(args.config))[0]))
+        out_dir = osp.abspath(args.analysis_dir)
+        label = f'{osp.splitext(osp.basename(args.config))[0]} ({osp.basename(out_dir)})'
+        runner.register_hook(WSOLCurvesHook(out_dir, label))
     with trusted_checkpoints([cfg.load_from] if args.trust_checkpoint else []):
         metrics = runner.test()
     if args.out and is_main_process():
