@@ -17,10 +17,10 @@ runs, so any step can be re-run by hand. A step whose output already exists is s
 4. text anchors (random-initialised text tower)                tools/build_text_anchors.py
 5. TeD-Loc training, validated on val, best MaxBoxAccV2 kept   tools/train.py
 6. the test split: the CAM baseline, TeD-Loc (``fg`` map), TeD-Loc (``anchor`` map) and
-   TeD-Loc untrained                                           tools/test.py
-   -> WORK/results/table.{md,json}, times.json, overlays_*/
-   then the analysis of the four rows: tools/test.py --analysis-dir (curves, per-class
-   table, failures, per-image results), their curves on one figure
+   TeD-Loc untrained, each with --analysis-dir (curves, per-class table, failures,
+   per-image results)                                          tools/test.py
+   -> WORK/results/table.{md,json}, times.json, overlays_*/, analysis/<row>/
+   then the curves of the four rows on one figure
    (tools/analysis_tools/plot_wsol_curves.py) and the success / failure galleries of
    the CAM baseline and TeD-Loc (fg map) (tools/analysis_tools/analyze_results.py)
    -> WORK/results/curves.png, analysis/<row>/, gallery_<row>/
@@ -198,15 +198,20 @@ class Pipeline:
             tedloc_fg=(TEDLOC_CFG, best, tedloc_opts),
             tedloc_anchor=(TEDLOC_CFG, best, tedloc_opts + ['model.head.map_type=anchor']),
             tedloc_untrained=(TEDLOC_CFG, untrained, tedloc_opts))
+        analysis_dirs = {name: osp.join(self.results, 'analysis', name) for name in tests}
         for name, (cfg, ckpt, opts) in tests.items():
             out = osp.join(self.results, f'{name}_test.json')
-            self.run(6, f'test: {name}',
+            per_image = osp.join(analysis_dirs[name], 'per_image.jsonl')
+            # one test run gives the metrics and the analysis files; it re-runs when
+            # either is missing
+            self.run(6, f'test: {name} (metrics, curves, per-class table, per-image results)',
                      [py, 'tools/test.py', cfg, ckpt, '--work-dir',
-                      osp.join(self.w, f'{name}_test'), '--out', out, '--cfg-options',
+                      osp.join(self.w, f'{name}_test'), '--out', out,
+                      '--analysis-dir', analysis_dirs[name], '--cfg-options',
                       *self.data_options(('val_dataloader', 'test_dataloader')), *opts,
                       *self.overlay_options(osp.join(self.results, f'overlays_{name}'))],
-                     out)
-        self.analysis(tests)
+                     out if osp.exists(per_image) else per_image)
+        self.analysis(tests, analysis_dirs)
         rows = {row: json.load(open(osp.join(self.results, f'{stem}_test.json')))
                 for row, stem in TABLE_ROWS}
         table = write_table(rows, self.results)
@@ -223,19 +228,12 @@ class Pipeline:
               '(per-class table, failures, per-image results), gallery_<row>/ (best, worst '
               'and each failure kind)')
 
-    def analysis(self, tests: dict):
-        """After the test step: each row's curves, tables and per-image results, the
-        curves of the four rows on one figure and the galleries of GALLERY_ROWS."""
+    def analysis(self, tests: dict, dirs: dict):
+        """After the test step (whose runs wrote each row's curves, tables and per-image
+        results into ``dirs``): the curves of the four rows on one figure and the
+        galleries of GALLERY_ROWS."""
         py = sys.executable
         data_opts = self.data_options(('val_dataloader', 'test_dataloader'))
-        dirs = {}
-        for name, (cfg, ckpt, opts) in tests.items():
-            dirs[name] = osp.join(self.results, 'analysis', name)
-            self.run(6, f'analysis: {name} (curves, per-class table, per-image results)',
-                     [py, 'tools/test.py', cfg, ckpt, '--work-dir',
-                      osp.join(self.w, f'{name}_analysis'), '--analysis-dir', dirs[name],
-                      '--cfg-options', *data_opts, *opts, 'custom_hooks.0.num_images=0'],
-                     osp.join(dirs[name], 'per_image.jsonl'))
         stems = [stem for _, stem in TABLE_ROWS]
         figure = osp.join(self.results, 'curves.png')
         self.run(6, 'analysis: the curves of the four rows on one figure',
