@@ -32,7 +32,7 @@ train_dataloader = dict(batch_size=32)  # the paper's ILSVRC batch (= auto_scale
 # * model selection on MaxBoxAcc (IoU 0.5, the box of the largest contour): dlib's
 #   box_v2_metric False (dlib/configure/config.py) turns multi-contour and multi-IoU
 #   evaluation off, and the best-localization checkpoint is the one tested;
-# * CAM-curve threshold interval 0.004 for validation (dlib constants.py
+# * CAM-curve threshold interval 0.004 for validation (dlib/configure/constants.py
 #   VALID_FAST_CAM_CURVE_INTERVAL) and 0.001 for the test (config.py cam_curve_interval).
 # MaxBoxAccV2, Top-1/5 Loc and PxAP are still computed and reported. Maps are evaluated
 # at 256 x 256 (paper §4.1); --cfg-options test_evaluator.eval_size=224 evaluates at the

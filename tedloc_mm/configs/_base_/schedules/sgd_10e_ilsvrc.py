@@ -5,7 +5,7 @@
 # 15 epochs keeps the lr constant over 10).
 _base_ = ['./sgd_authors.py']
 
-# validated every epoch, as the authors' code does (dlib main.py)
+# validated every epoch, as the authors' code does (TrCAM main.py)
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()

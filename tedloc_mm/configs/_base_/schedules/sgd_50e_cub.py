@@ -4,7 +4,7 @@
 # The optimizer: _base_/schedules/sgd_authors.py (the authors' TrCAM run).
 _base_ = ['./sgd_authors.py']
 
-# validated every epoch, as the authors' code does (dlib main.py)
+# validated every epoch, as the authors' code does (TrCAM main.py)
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
