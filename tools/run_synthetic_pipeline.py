@@ -358,7 +358,8 @@ def write_ablation_table(metrics: list, out_dir: str) -> str:
         values = {col: m.get(key) for col, key in cols}
         table.append(dict(row=row, map=map_name, paper=paper, **values))
         cells = ['n/a' if v is None else f'{v:.2f}' for v in values.values()]
-        lines.append(f'| {row} | {map_name} | ' + ' | '.join(cells) + f' | {paper} |')
+        # the map in code style: a bare <z_p, ...> reads as an HTML tag in Markdown
+        lines.append(f'| {row} | `{map_name}` | ' + ' | '.join(cells) + f' | {paper} |')
     text = '\n'.join(lines) + '\n'
     with open(osp.join(out_dir, 'ablations.md'), 'w') as f:
         f.write(text)
