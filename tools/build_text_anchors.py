@@ -24,7 +24,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never reach a hub from this tool
 import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imported)
 from tedloc_mm.clip import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
                             resolve_templates)
-from tedloc_mm.fileio import read_class_names, save_anchor_file  # noqa: E402
+from tedloc_mm.fileio import (ClassNamesError, check_unique_names, read_class_names,  # noqa: E402
+                             save_anchor_file)
 from tedloc_mm.fileio.anchor_file import RANDOM_INIT  # noqa: E402
 from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
 
@@ -52,13 +53,32 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def refuse_identical_prompts(tokenizer, names, templates, source):
+    """Raise ClassNamesError if two classes' prompts tokenize identically (e.g. names that
+    differ only in characters the tokenizer's cleaning drops), naming both lines."""
+    tokens = tokenizer([templates[0].format(n) for n in names])
+    seen = {}
+    for k, row in enumerate(tokens.tolist()):
+        j = seen.setdefault(tuple(row), k)
+        if j != k:
+            raise ClassNamesError(
+                f'{source}:{k + 1}: the prompt of class name {names[k]!r} tokenizes like that '
+                f'of line {j + 1} ({names[j]!r}): the two classes would get identical '
+                'anchors; give each class a name of its own')
+
+
 def main(argv=None):
     args = parse_args(argv)
     names = (read_class_names(args.class_file, clean=True) if args.class_file
              else builtin_class_names(args.classes))
+    source = args.class_file or f'built-in class list {args.classes!r} (line = class index + 1)'
+    # two classes with one name (ignoring case, as CLIP's tokenizer lowercases) would get
+    # identical anchors, which QR refuses and 'svd' / 'none' would silently merge
+    check_unique_names(names, source, casefold=True)
     spec = args.templates[0] if len(args.templates) == 1 else args.templates
     templates = resolve_templates(spec)
     model, tokenizer = load_text_model(args.model, args.checkpoint, args.random_init, args.seed)
+    refuse_identical_prompts(tokenizer, names, templates, source)
     emb = encode_class_names(model, tokenizer, names, templates)
     save_anchor_file(args.out, emb, names, args.model,
                      args.checkpoint if args.checkpoint else RANDOM_INIT, templates)

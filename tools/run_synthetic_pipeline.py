@@ -26,6 +26,12 @@ runs, so any step can be re-run by hand. A step whose output already exists is s
    -> WORK/results/curves.png, analysis/<row>/, gallery_<row>/
 
 ``--quick`` shrinks every size (the CI test runs it on the gliders); its numbers are noise.
+
+``--ablations`` then trains the paper's ablation rows at the same budget, reusing steps
+1-5 (benchmark, CAMs, anchors, the full model): Table 2's "L_KD" and "L_KD + P_CL",
+Table 5's "without orthogonalization", and tests the full model with Table 4's anchor
+map of the true class (configs/demo/ablations/) -> WORK/results/ablations.{md,json},
+ablations_times.json.
 """
 import argparse
 import json
@@ -84,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument('--force', action='store_true', help='re-run steps whose output exists')
     p.add_argument('--num-overlays', type=int, default=8,
                    help='overlay images drawn per tested model')
+    p.add_argument('--ablations', action='store_true',
+                   help='after the demo, train and test the paper\'s ablation rows '
+                   '(configs/demo/ablations/) at the same budget')
     return p.parse_args(argv)
 
 
@@ -295,5 +304,113 @@ def write_table(rows: dict, out_dir: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------------- ablations
+ABLATION_DIR = 'configs/demo/ablations'
+#: (row, config or None for the demo's own trained model, map scored, paper CUB MaxBoxAcc
+#: and its table). Trained rows take the demo's budget and data; 'gt-anchor-map' tests
+#: the demo's trained full model with another map.
+ABLATION_ROWS = (
+    ('L_KD', 'tedloc_efficientnet-lite0_lkd_stamps.py', 'anchor <z_p, t_y>',
+     '62.3 (Table 2)'),
+    ('L_KD + P_CL', 'tedloc_efficientnet-lite0_lkd-pcl_stamps.py', 'fg g(z)',
+     '95.4 (Table 2)'),
+    ('L_KD + P_CL + I_CL (the demo\'s TeD-Loc)', None, 'fg g(z)', '98.7 (Table 2)'),
+    ('L_KD + P_CL + I_CL (the demo\'s TeD-Loc)',
+     'tedloc_efficientnet-lite0_gt-anchor-map_stamps.py', 'anchor <z_p, t_y>', '98.7 (Table 4)'),
+    ('L_KD + P_CL + I_CL without QR', 'tedloc_efficientnet-lite0_no-qr_stamps.py', 'fg g(z)',
+     '97.73 (Table 5)'),
+)
+
+
+def run_ablations(p: Pipeline):
+    """Train each ablation row of ABLATION_ROWS as step 5 trained the demo's TeD-Loc
+    (same data, CAMs, anchors, batch, iterations, seed; the config only changes what the
+    row changes), test it like step 6, and write WORK/results/ablations.{md,json}."""
+    py, seed = sys.executable, str(p.args.seed)
+    anchors, cams = osp.join(p.w, 'anchors.pth'), osp.join(p.w, 'cams', 'train')
+    tedloc_opts = [*p.class_options(False), f'model.head.anchor_file={anchors}']
+    it, val = p.sizes['iters'], p.sizes['val_interval']
+    # the options of step 5 (Pipeline.main): keep the two in step
+    train_opts = [*p.data_options(), *tedloc_opts, f'train_dataloader.dataset.cam_store={cams}',
+                  f'train_dataloader.batch_size={p.sizes["batch"]}',
+                  f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
+                  f'default_hooks.checkpoint.interval={val}', f'randomness.seed={seed}']
+    work = osp.join(p.w, 'ablations')
+    times, metrics = {}, []
+    start = time.time()
+    for row, cfg_name, map_name, paper in ABLATION_ROWS:
+        if cfg_name is None:  # the demo's own result (step 6)
+            metrics.append(json.load(open(osp.join(p.results, 'tedloc_fg_test.json'))))
+            continue
+        cfg = osp.join(ABLATION_DIR, cfg_name)
+        stem = cfg_name.replace('tedloc_efficientnet-lite0_', '').replace('_stamps.py', '')
+        if 'gt-anchor-map' in stem:  # test-time only: the demo's trained model
+            ckpt = p.best_checkpoint(osp.join(p.w, 'tedloc'))
+        else:
+            train_dir = osp.join(work, stem)
+            _run_ablation_step(p, times, f'train {stem}',
+                               [py, 'tools/train.py', cfg, '--work-dir', train_dir,
+                                '--cfg-options', *train_opts],
+                               osp.join(train_dir, 'last_checkpoint'))
+            ckpt = p.best_checkpoint(train_dir)
+        out = osp.join(p.results, f'ablation_{stem}_test.json')
+        _run_ablation_step(p, times, f'test {stem}',
+                           [py, 'tools/test.py', cfg, ckpt, '--work-dir',
+                            osp.join(work, f'{stem}_test'), '--out', out, '--cfg-options',
+                            *p.data_options(('val_dataloader', 'test_dataloader')),
+                            *tedloc_opts,
+                            *p.overlay_options(
+                                osp.join(p.results, f'overlays_ablation_{stem}'))],
+                           out)
+        metrics.append(json.load(open(out)))
+    times['total (this run)'] = round(time.time() - start, 1)
+    with open(osp.join(p.results, 'ablations_times.json'), 'w') as f:
+        json.dump(times, f, indent=2)
+    table = write_ablation_table(metrics, p.results)
+    print('\n' + table)
+    print('wall time per step (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in times.items()))
+    print(f'results: {p.results}/ablations.md, ablations.json, ablations_times.json')
+
+
+def _run_ablation_step(p: Pipeline, times: dict, title: str, cmd: list, output: str):
+    """Pipeline.run's behaviour (print, skip a finished step, fail loudly) for the
+    ablation steps, with their own wall times."""
+    print(f'\n=== [ablations] {title}', flush=True)
+    print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+    if osp.exists(output) and not p.args.force:
+        print(f'    (skipped: {output} exists; --force re-runs)', flush=True)
+        return
+    t0 = time.time()
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    if subprocess.run(cmd, cwd=REPO, env=env).returncode != 0:
+        sys.exit(f'ablation step {title!r} failed; the command is printed above')
+    times[title] = round(time.time() - t0, 1)
+    print(f'    done in {times[title]:.0f} s', flush=True)
+
+
+def write_ablation_table(metrics: list, out_dir: str) -> str:
+    """Markdown + JSON table of ABLATION_ROWS (percent), with the paper's CUB value."""
+    cols = TABLE_COLUMNS[:4] + TABLE_COLUMNS[5:6]  # MaxBoxAcc(V2), Top-1/5 Loc, Top-1 Cls
+    lines = ['| losses | map scored | ' + ' | '.join(c for c, _ in cols) +
+             ' | paper, CUB MaxBoxAcc |', '|' + '---|' * (len(cols) + 3)]
+    table = []
+    for (row, _, map_name, paper), m in zip(ABLATION_ROWS, metrics):
+        values = {col: m.get(key) for col, key in cols}
+        table.append(dict(row=row, map=map_name, paper=paper, **values))
+        cells = ['n/a' if v is None else f'{v:.2f}' for v in values.values()]
+        # the map in code style: a bare <z_p, ...> reads as an HTML tag in Markdown
+        lines.append(f'| {row} | `{map_name}` | ' + ' | '.join(cells) + f' | {paper} |')
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(out_dir, 'ablations.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(out_dir, 'ablations.json'), 'w') as f:
+        json.dump(table, f, indent=2)
+    return text
+
+
 if __name__ == '__main__':
-    Pipeline(parse_args()).main()
+    _args = parse_args()
+    _pipeline = Pipeline(_args)
+    _pipeline.main()
+    if _args.ablations:
+        run_ablations(_pipeline)

@@ -179,7 +179,7 @@ def test_class_lists_and_templates_of_clip_es():
     from tedloc_mm.fileio import class_names_from_folders
     names = builtin_class_names('imagenet_openai')
     assert len(names) == 1000 and names[134] == 'crane bird' and names[517] == 'construction crane'
-    assert builtin_class_names('imagenet')[134] == builtin_class_names('imagenet')[517] == 'crane'
+    assert builtin_class_names('imagenet')[134] == 'crane bird'
     assert resolve_templates('clip_es') == ['a clean origami {}.']
     openai = resolve_templates('openai_imagenet')
     assert len(openai) == 80 and openai[0] == 'a bad photo of a {}.'
@@ -191,3 +191,98 @@ def test_class_lists_and_templates_of_clip_es():
         class_names_from_folders(ids, [1, 0, 1])
     with pytest.raises(ValueError, match=r'class\(es\) \[1\]'):
         class_names_from_folders(ids[1:], [0, 2])
+
+
+#: (list, index, upstream name, the index of the other class of that name (ignoring case))
+UPSTREAM_DUPLICATES = (('imagenet', 134, 'crane', 517), ('imagenet', 264, 'Cardigan', 474),
+                       ('imagenet', 638, 'maillot', 639),
+                       ('imagenet_openai', 657, 'missile', 744),
+                       ('imagenet_openai', 836, 'sunglasses', 837))
+
+
+def test_builtin_lists_have_unique_names_where_upstream_lists_do_not():
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+    upstream = dict(imagenet=[clean_class_name(n) for n in IMAGENET_CATEGORIES],
+                    imagenet_openai=list(IMAGENET_CLASSNAMES))
+    for key, i, name, j in UPSTREAM_DUPLICATES:  # the upstream lists repeat these
+        assert upstream[key][i].casefold() == upstream[key][j].casefold() == name.casefold()
+    for key in ('cub', 'imagenet', 'ilsvrc', 'imagenet_openai', 'ilsvrc_openai'):
+        names = builtin_class_names(key)
+        assert len({n.casefold() for n in names}) == len(names), key
+        ref = upstream.get(key.replace('ilsvrc', 'imagenet'))
+        if ref is not None:  # only the named classes were renamed
+            assert sum(a != b for a, b in zip(names, ref)) == (4 if 'openai' not in key else 2)
+    imagenet, openai = builtin_class_names('imagenet'), builtin_class_names('imagenet_openai')
+    assert (imagenet[134], imagenet[517], imagenet[264], imagenet[474], imagenet[638],
+            imagenet[639]) == ('crane bird', 'construction crane', 'Cardigan Welsh corgi',
+                               'cardigan', 'maillot', 'tank suit')
+    assert (openai[657], openai[744], openai[836], openai[837]) == (
+        'missile', 'projectile', 'sunglass', 'sunglasses')
+
+
+@pytest.fixture(scope='module')
+def tiny_wide_text_tower(tmp_path_factory):
+    """A small random open_clip text tower 1024 wide, one layer (d >= K = 1000; the
+    transformer itself must be that wide too: a narrower one projected to 1024 spans
+    only its own width, and QR would find the 1000 anchors linearly dependent)."""
+    import open_clip
+    d = tmp_path_factory.mktemp('oc_wide')
+    name = 'tedloc-tiny-text-1024'
+    json.dump(dict(embed_dim=1024,
+                   vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16,
+                                   head_width=16),
+                   text_cfg=dict(context_length=77, vocab_size=49408, width=1024, heads=4,
+                                 layers=1)), open(d / f'{name}.json', 'w'))
+    open_clip.add_model_config(str(d))
+    return name
+
+
+def test_anchors_for_all_1000_ilsvrc_names_and_qr_accepts_them(tmp_path,
+                                                              tiny_wide_text_tower):
+    """The ILSVRC config's anchor command with the built-in list, on a small random
+    tower: 1000 distinct anchors, and QR gives 1000 orthonormal rows."""
+    out = str(tmp_path / 'ilsvrc.pth')
+    with pytest.warns(UserWarning, match='RANDOM-INITIALISED'):
+        build_tool().main(['--classes', 'ilsvrc', '--model', tiny_wide_text_tower,
+                           '--random-init', '--templates', 'single', '--out', out])
+    a = load_anchor_file(out, num_classes=1000)
+    assert a['embeddings'].shape == (1000, 1024)
+    assert a['class_names'][134] == 'crane bird'
+    head = PatchMILHead(num_classes=1000, in_channels=1024, anchor_file=out,
+                        orthogonalization='qr')
+    t = head.anchors.double()
+    torch.testing.assert_close(t @ t.T, torch.eye(1000, dtype=torch.float64), atol=1e-5,
+                               rtol=0)
+    # the upstream names (crane twice, ...) give identical rows, which QR refuses
+    emb = a['embeddings'].clone()
+    emb[517] = emb[134]
+    with pytest.raises(ValueError, match='duplicated'):
+        from tedloc_mm.models.utils.orthogonalize import orthogonalize_anchors
+        orthogonalize_anchors(emb, 'qr')
+
+
+def test_build_tool_refuses_duplicate_names_naming_both_lines(tmp_path, tiny_clip,
+                                                              monkeypatch):
+    from tedloc_mm.fileio import ClassNamesError
+    tool = build_tool()
+    out = str(tmp_path / 'a.pth')
+    f = tmp_path / 'names.txt'
+    f.write_text('owl\nCrane\nfox\ncrane\n')
+    with pytest.raises(ClassNamesError, match=r"names.txt:4: class name 'crane' is already "
+                       r"on line 2"):
+        tool.main(['--class-file', str(f), '--model', TINY, '--random-init', '--out', out])
+    # a built-in list as upstream ships it (no renames): refused with both lines named
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+    monkeypatch.setattr(tool, 'builtin_class_names',
+                        lambda key: [clean_class_name(n) for n in IMAGENET_CATEGORIES])
+    # (the first repeat in label order: the sweater 474 after the corgi 264, ignoring case)
+    with pytest.raises(ClassNamesError, match=r"'imagenet'.*:475: class name 'cardigan' is "
+                       r"already on line 265 \('Cardigan'\)"):
+        tool.main(['--classes', 'imagenet', '--model', TINY, '--random-init', '--out', out])
+    # names that differ only in what the tokenizer's cleaning drops (HTML entities)
+    f.write_text('owl\nsalt &amp; pepper\nsalt & pepper\n')
+    with pytest.raises(ClassNamesError, match=r"names.txt:3: the prompt of class name "
+                       r"'salt & pepper' tokenizes like that of line 2"):
+        tool.main(['--class-file', str(f), '--model', TINY, '--random-init', '--out', out])
+    assert not osp.exists(out)

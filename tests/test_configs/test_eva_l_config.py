@@ -1,4 +1,4 @@
-"""The real configuration (EVA-02-L/14, 224 px, frozen) builds and runs on the CPU.
+"""The real configuration (EVA-01-L/14, 224 px, frozen) builds and runs on the CPU.
 
 Slow (about a minute on 2 cores): one loss step (forward, backward, SGD update) and one
 predict, random EVA weights and random anchors (no files can be downloaded here).

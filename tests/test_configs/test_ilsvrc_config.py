@@ -1,6 +1,6 @@
 """configs/tedloc_eva-l_ilsvrc.py (K = 1000, D = 1024) builds and trains one step.
 
-The backbone is swapped for a tiny random EVA-02 (EVA-L at 224 px takes ~30 s a step
+The backbone is swapped for a tiny random EVA-01 (EVA-L at 224 px takes ~30 s a step
 here, see test_model_eva_l_config.py); everything else is the config's own: the
 1024-wide decoder, the 1000-class head with QR anchors from an anchor file (written
 here with random 1024-d embeddings, the width of open_clip ViT-H-14's text tower),

@@ -192,10 +192,102 @@ def test_converter_tool_writes_loadable_file(tmp_path):
     ref = _timm_eva('eva01')
     src, dst = str(tmp_path / 'timm.pth'), str(tmp_path / 'out' / 'mm.pth')
     torch.save(ref.state_dict(), src)
-    tool.main([src, dst, '--variant', 'eva01'])
+    tool.main([src, dst, '--variant', 'eva01', '--img-size', '64', '--patch-size', '8'])
     m = FrozenEVA(variant='eva01', checkpoint=dst, **TINY)
     m.init_weights()
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         want = ref.forward_features(x)[:, 1:]
     torch.testing.assert_close(m(x).flatten(2).transpose(1, 2), want, atol=1e-5, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ EVA-01-L releases
+def _timm_loads_at(state_dict, img_size):
+    """timm's own path for a released file loaded at another size: its
+    checkpoint_filter_fn (pos_embed resample) then load_state_dict."""
+    import timm
+    from timm.models.vision_transformer import checkpoint_filter_fn
+    model = timm.create_model('eva_large_patch14_196', pretrained=False, img_size=img_size,
+                              patch_size=8, embed_dim=64, depth=2, num_heads=4,
+                              mlp_ratio=2, num_classes=10).eval()
+    model.load_state_dict(checkpoint_filter_fn(dict(state_dict), model))
+    return model
+
+
+def _tokens(model, x):
+    with torch.no_grad():
+        return model(x).flatten(2).transpose(1, 2)
+
+
+# a release grid smaller than the training grid (7 -> 8, as 196 px -> 224: 14 -> 16) and
+# a larger one (10 -> 8, as 336 px -> 224: 24 -> 16)
+@pytest.mark.parametrize('release_size', [56, 80])
+def test_converted_eva01_classifier_release_gives_timms_tokens_resize_included(
+        tmp_path, release_size):
+    """An EVA-01-L classification release (timm VisionTransformer layout, released grid
+    smaller or larger than the training grid, 8 x 8 here) converted by the tool gives
+    the tokens timm computes after loading the same file at the training size."""
+    from eva_reference import timm_eva01_classifier
+    from mmpretrain.models.utils import resize_pos_embed as mmpretrain_resize
+
+    release = timm_eva01_classifier(img_size=release_size)
+    src, dst = str(tmp_path / 'release.pth'), str(tmp_path / 'mm.pth')
+    torch.save({'model': release.state_dict()}, src)  # BAAI's files wrap it in 'model'
+    ref = _timm_loads_at(release.state_dict(), img_size=64)
+    _converter_tool().main([src, dst, '--variant', 'eva01', '--img-size', '64',
+                            '--patch-size', '8'])
+    assert torch.load(dst)['state_dict']['pos_embed'].shape == (1, 65, 64)
+    ours = FrozenEVA(variant='eva01', checkpoint=dst, **TINY)
+    ours.init_weights()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        want = ref.forward_features(x)[:, 1:]
+    got = _tokens(ours, x)
+    assert float((got - want).abs().max()) <= 1e-5
+    # the tolerance tells resizes apart: MMPretrain's (bicubic without antialiasing)
+    # pos_embed instead of timm's moves the tokens far more
+    with torch.no_grad():
+        grid = int(round((release.pos_embed.shape[1] - 1) ** 0.5))
+        ours.vit.pos_embed.copy_(mmpretrain_resize(release.pos_embed, (grid, grid), (8, 8),
+                                                   'bicubic', num_extra_tokens=1))
+    assert float((_tokens(ours, x) - want).abs().max()) > 100 * 1e-5
+
+
+def test_load_eva_weights_resizes_an_unconverted_grid_like_timm(tmp_path):
+    """A bare file still at the release grid: the loader resizes it as timm does."""
+    from eva_reference import timm_eva01_classifier
+    release = timm_eva01_classifier(img_size=56)  # 7 x 7
+    path = str(tmp_path / 'grid7.pth')
+    torch.save(convert_eva_state_dict(release.state_dict(), 'eva01'), path)
+    assert torch.load(path)['pos_embed'].shape == (1, 50, 64)
+    ours = FrozenEVA(variant='eva01', checkpoint=path, **TINY)
+    ours.init_weights()
+    ref = _timm_loads_at(release.state_dict(), img_size=64)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        want = ref.forward_features(x)[:, 1:]
+    assert float((_tokens(ours, x) - want).abs().max()) <= 1e-5
+
+
+def test_mmpretrain_classifier_layout_converts_to_the_same_backbone():
+    """MMPretrain's converted EVA-L classifier (backbone.*, backbone.ln2 = fc_norm,
+    head.fc.*) gives the same bare backbone as the timm file."""
+    from eva_reference import timm_eva01_classifier
+    timm_sd = timm_eva01_classifier(img_size=64).state_dict()
+    bare = convert_eva_state_dict(timm_sd, 'eva01')
+    mm = {'backbone.' + k: v for k, v in bare.items()}
+    mm.update({'backbone.ln2.weight': timm_sd['fc_norm.weight'],
+               'backbone.ln2.bias': timm_sd['fc_norm.bias'],
+               'head.fc.weight': timm_sd['head.weight'], 'head.fc.bias': timm_sd['head.bias']})
+    again = convert_eva_state_dict({'state_dict': mm}, 'eva01')
+    assert again.keys() == bare.keys()
+    assert all(torch.equal(again[k], bare[k]) for k in bare)
+    assert not any(k.startswith(('ln2.', 'head', 'fc_norm')) for k in again)
+
+
+def _converter_tool():
+    spec = importlib.util.spec_from_file_location(
+        'eva_to_mmpretrain', osp.join(ROOT, 'tools/model_converters/eva_to_mmpretrain.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool

@@ -49,6 +49,9 @@ def test_wheel_installs_configs_that_load_and_can_be_inherited(tmp_path):
     assert 'tedloc_mm/configs/tedloc_eva-l_cub.py' in names
     assert 'tedloc_mm/configs/_base_/datasets/wsol_crop224.py' in names
     assert 'tedloc_mm/configs/metafile.yml' in names
+    # configs two folders deep, and every metafile
+    assert 'tedloc_mm/configs/demo/ablations/tedloc_efficientnet-lite0_lkd_stamps.py' in names
+    assert 'tedloc_mm/configs/ablations/metafile.yml' in names
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target',
                     str(target), str(wheel)], check=True, capture_output=True, timeout=600)
     # the installed copy first on the path, the checkout nowhere on it: run from another

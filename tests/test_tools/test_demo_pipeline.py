@@ -218,3 +218,37 @@ def test_pipeline_draws_curves_and_galleries(pipeline_dir):
         for group, chosen in selection['groups'].items():
             assert osp.isfile(osp.join(results, f'gallery_{stem}', f'{group}.png')) == \
                 bool(chosen)
+
+
+def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
+    """--ablations on a finished pipeline: steps 1-6 are skipped (their outputs exist),
+    three rows train, the table has the five rows, the full-method row is the demo's own
+    result, and the row without QR keeps the raw (non-orthonormal) text embeddings."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, 'tools/run_synthetic_pipeline.py', '--quick',
+                           '--data', 'gliders', '--work-dir', pipeline_dir, '--ablations'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # benchmark, probe, anchors, train, 4 tests, the curves figure, 2 galleries
+    assert proc.stdout.count('(skipped:') == 11
+    results = osp.join(pipeline_dir, 'results')
+    table = json.load(open(osp.join(results, 'ablations.json')))
+    assert [r['row'] for r in table][:2] == ['L_KD', 'L_KD + P_CL'] and len(table) == 5
+    demo = json.load(open(osp.join(results, 'tedloc_fg_test.json')))
+    assert table[2]['MaxBoxAcc'] == demo['wsol/MaxBoxAcc']
+    for row in table:
+        assert all(0 <= row[c] <= 100 for c in ('MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc'))
+    md = open(osp.join(results, 'ablations.md')).read()
+    assert md.count('\n') == 7 and '62.3 (Table 2)' in md
+
+    from tedloc_mm.fileio.checkpoint import load_local_checkpoint
+
+    def state(work):
+        best = sorted(f for f in os.listdir(work) if f.startswith('best_'))[-1]
+        return load_local_checkpoint(osp.join(work, best), map_location='cpu')['state_dict']
+
+    a = state(osp.join(pipeline_dir, 'tedloc'))['head.anchors']
+    torch.testing.assert_close(a @ a.T, torch.eye(len(a)), atol=1e-5, rtol=0)  # QR
+    no_qr = state(osp.join(pipeline_dir, 'ablations', 'no-qr'))['head.anchors']
+    gram = no_qr @ no_qr.T
+    assert float((gram - torch.eye(len(a))).abs().max()) > 0.05  # raw text embeddings
