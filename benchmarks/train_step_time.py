@@ -17,9 +17,11 @@ model on its train pipeline (the demo's by default: its data and CAM store must 
 * ``head / losses``: ``model.head.loss`` forward and its own backward;
 * ``optimizer step``: the optim wrapper's ``step`` and ``zero_grad``.
 
-Prints per part the median seconds per step, its share of the sum, and the fastest
-step's seconds (the one least disturbed by other processes); the 1-minute load average
-is printed before and after, as CPU timings on a shared machine depend on it.
+Prints per part the median seconds per step, its share of the sum, the fastest
+step's seconds (the one least disturbed by other processes) and the median CPU seconds
+of this process (all its threads; with 2 threads a quiet machine's wall time is about
+half of it where both are busy); the 1-minute load average is printed before and
+after, as wall times on a shared machine depend on it.
 ``--cfg-options`` measures variants (e.g. ``model.neck.hidden_channels=64``). The text
 anchors do not change the cost: random ones are used, no anchor file is read.
 """
@@ -60,6 +62,20 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+class Clock:
+    """Wall and process-CPU seconds since the last lap (CPU time, summed over this
+    process's threads, depends less on other processes than wall time does)."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
 def build(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -95,52 +111,52 @@ def main(argv=None):
     cfg, model, loader, optim = build(args)
     batches = iter(loader)
     times = {p: [] for p in PARTS}
+    cpu_times = {p: [] for p in PARTS}
     load_before = os.getloadavg()
     for step in range(args.warmup + args.steps):
-        t = {}
-        t0 = time.perf_counter()
+        t, c = {}, {}
+        clock = Clock()
         data = model.data_preprocessor(next(batches), True)
-        t['data pipeline'] = time.perf_counter() - t0
+        t['data pipeline'], c['data pipeline'] = clock.lap()
 
-        t0 = time.perf_counter()
         feat = model.backbone(data['inputs'])
-        t['frozen encoder forward'] = time.perf_counter() - t0
+        t['frozen encoder forward'], c['frozen encoder forward'] = clock.lap()
 
-        t0 = time.perf_counter()
         z = model.neck(feat, input_hw=tuple(data['inputs'].shape[-2:]))
-        t_neck = time.perf_counter() - t0
+        t_neck, c_neck = clock.lap()
 
-        t0 = time.perf_counter()
         losses = model.head.loss(z, data['data_samples'])
-        t_head_fwd = time.perf_counter() - t0
+        t_head_fwd, c_head_fwd = clock.lap()
 
-        t0 = time.perf_counter()
         sum(losses.values()).backward()
-        t_bwd = time.perf_counter() - t0
+        t_bwd, c_bwd = clock.lap()
 
         # the head's own backward, on a detached z (its gradients discarded)
         z_det = z.detach().requires_grad_(True)
         head_losses = model.head.loss(z_det, data['data_samples'])
-        t0 = time.perf_counter()
+        clock.lap()
         grads = torch.autograd.grad(sum(head_losses.values()),
                                     [z_det] + [p for p in model.head.parameters()
                                                if p.requires_grad])
-        t_head_bwd = time.perf_counter() - t0
+        t_head_bwd, c_head_bwd = clock.lap()
         del grads
 
-        t0 = time.perf_counter()
         optim.step()
         optim.zero_grad()
-        t['optimizer step'] = time.perf_counter() - t0
+        t['optimizer step'], c['optimizer step'] = clock.lap()
         t['decoder forward + backward'] = t_neck + max(0.0, t_bwd - t_head_bwd)
+        c['decoder forward + backward'] = c_neck + max(0.0, c_bwd - c_head_bwd)
         t['head / losses'] = t_head_fwd + t_head_bwd
+        c['head / losses'] = c_head_fwd + c_head_bwd
         if step >= args.warmup:
             for p in PARTS:
                 times[p].append(t[p])
+                cpu_times[p].append(c[p])
     load_after = os.getloadavg()
 
     med = {p: statistics.median(v) for p, v in times.items()}
     fastest = {p: min(v) for p, v in times.items()}
+    cpu = {p: statistics.median(v) for p, v in cpu_times.items()}
     total = sum(med.values())
     print(f'{osp.relpath(args.config, REPO)}: batch {args.batch_size}, '
           f'{torch.get_num_threads()} thread(s), median of {args.steps} steps after '
@@ -148,14 +164,17 @@ def main(argv=None):
           f'{load_after[0]:.2f} after ({os.cpu_count()} CPUs)')
     if args.cfg_options:
         print('cfg-options: ' + ' '.join(f'{k}={v}' for k, v in args.cfg_options.items()))
-    print('| part | s / step (median) | share | s / step (fastest) |')
-    print('|---|---|---|---|')
+    print('| part | s / step (median) | share | s / step (fastest) | CPU s / step (median) |')
+    print('|---|---|---|---|---|')
     for p in PARTS:
-        print(f'| {p} | {med[p]:.3f} | {100 * med[p] / total:.1f}% | {fastest[p]:.3f} |')
-    print(f'| sum | {total:.3f} | 100% | {sum(fastest.values()):.3f} |')
+        print(f'| {p} | {med[p]:.3f} | {100 * med[p] / total:.1f}% | {fastest[p]:.3f} | '
+              f'{cpu[p]:.3f} |')
+    print(f'| sum | {total:.3f} | 100% | {sum(fastest.values()):.3f} | '
+          f'{sum(cpu.values()):.3f} |')
     out = dict(config=args.config, batch_size=args.batch_size, steps=args.steps,
                threads=torch.get_num_threads(), median_s=med, fastest_s=fastest,
-               samples_s=times, load_average=dict(before=load_before, after=load_after),
+               median_cpu_s=cpu, samples_s=times, samples_cpu_s=cpu_times,
+               load_average=dict(before=load_before, after=load_after),
                cfg_options=args.cfg_options and {k: str(v) for k, v in
                                                  args.cfg_options.items()})
     if args.out:
