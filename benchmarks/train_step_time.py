@@ -40,6 +40,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from tedloc_mm.engine import resolve_pseudo_label_stride
 from tedloc_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -80,6 +81,7 @@ def build(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    resolve_pseudo_label_stride(cfg)  # the sampler's stride = the decoder's, as tools/train.py
     init_default_scope(cfg.get('default_scope', 'tedloc'))
     for key, path in (('--data-root', args.data_root), ('--cam-store', args.cam_store)):
         if not osp.isdir(path):
@@ -88,8 +90,11 @@ def build(args):
     loader = cfg.train_dataloader.copy()
     loader['batch_size'] = args.batch_size
     loader['dataset']['data_root'] = args.data_root
+    # the configs name the store on the dataset (LoadCAM reads it from there); a
+    # LoadCAM with a store of its own is pointed at it too
+    loader['dataset']['cam_store'] = args.cam_store
     for t in loader['dataset']['pipeline']:
-        if t['type'] == 'LoadCAM':
+        if t['type'] == 'LoadCAM' and t.get('cam_store'):
             t['cam_store'] = args.cam_store
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     head = dict(model_cfg['head'])
