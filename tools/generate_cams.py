@@ -55,7 +55,9 @@ def add_common(p):
     p.add_argument('--num-workers', type=int, default=default_num_workers(),
                    help='image-loading worker processes (default min(2, cores - 1): '
                    f'{default_num_workers()} here; 0 loads in the main process)')
-    p.add_argument('--target-layer', default=None, help='dotted module path for Grad-CAM')
+    p.add_argument('--target-layer', nargs='+', default=None,
+                   help='dotted module path for Grad-CAM (classifier: several paths '
+                   'average their maps)')
     p.add_argument('--no-progress', action='store_true')
 
 
@@ -101,6 +103,16 @@ def parse_args(argv=None):
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='read CHECKPOINT with full unpickling (weights_only=False): only '
                    'for a file you trust, as unpickling can run code')
+    p.add_argument('--affinity-layers', nargs='+', default=None,
+                   help='refine the map by the cosine affinity of these CNN feature maps '
+                   "(dotted paths, e.g. backbone.blocks.4 backbone.bn2), CLIP-ES's CAA "
+                   'with feature affinity in place of attention (default: no refinement)')
+    p.add_argument('--affinity-temperature', type=float, default=0.1,
+                   help='tau of the affinity exp(cos / tau) (default 0.1)')
+    p.add_argument('--affinity-box-threshold', type=float, default=0.4,
+                   help="CAA's box-mask threshold (default 0.4, CLIP-ES's)")
+    p.add_argument('--affinity-power', type=int, default=1,
+                   help='squarings of the transition matrix (default 1, CLIP-ES\'s)')
     add_common(p)
     return parser.parse_args(argv)
 
@@ -145,7 +157,11 @@ def main(argv=None):
                                                             build_classifier)
         model = build_classifier(args.config, args.checkpoint, args.device,
                                  trust_checkpoint=args.trust_checkpoint)
-        cam_fn = ClassifierGradCAM(model, args.target_layer)
+        cam_fn = ClassifierGradCAM(
+            model, args.target_layer, affinity_layers=args.affinity_layers,
+            affinity_temperature=args.affinity_temperature,
+            affinity_box_threshold=args.affinity_box_threshold,
+            affinity_power=args.affinity_power)
         preprocess = mmpretrain_preprocess(model)
         native = getattr(getattr(model.backbone, 'patch_embed', None), 'init_input_size', None)
     input_size = args.input_size or (int(native[0]) if native else 224)

@@ -15,15 +15,17 @@ runs, so any step can be re-run by hand. A step whose output already exists is s
 2. the CAM classifier: a linear probe on the frozen encoder   tools/train_linear_probe.py
 3. its Grad-CAM pseudo-labels of the train split               tools/generate_cams.py classifier
 4. text anchors (random-initialised text tower)                tools/build_text_anchors.py
-5. TeD-Loc training, validated on val, best MaxBoxAccV2 kept   tools/train.py
+5. TeD-Loc training, validated on val from half the schedule on, best MaxBoxAccV2 kept
+                                                               tools/train.py
 6. the test split: the CAM baseline, TeD-Loc (``fg`` map), TeD-Loc (``anchor`` map) and
    TeD-Loc untrained, each with --analysis-dir (curves, per-class table, failures,
    per-image results)                                          tools/test.py
-   -> WORK/results/table.{md,json}, times.json, overlays_*/, analysis/<row>/
+   -> WORK/results/table.{md,json}, times.json (wall seconds per step),
+      cpu_times.json (CPU seconds and load average per step), overlays_*/, analysis/<row>/
    then the curves of the four rows on one figure
    (tools/analysis_tools/plot_wsol_curves.py) and the success / failure galleries of
    the CAM baseline and TeD-Loc (fg map) (tools/analysis_tools/analyze_results.py)
-   -> WORK/results/curves.png, analysis/<row>/, gallery_<row>/
+   -> WORK/results/curves.png, gallery_<row>/
 
 ``--quick`` shrinks every size (the CI test runs it on the gliders); its numbers are noise.
 
@@ -51,7 +53,8 @@ GRADCAM_LAYER = 'backbone.bn2'
 
 #: (column, metric key) of the results table
 TABLE_COLUMNS = (('MaxBoxAcc', 'wsol/MaxBoxAcc'), ('MaxBoxAccV2', 'wsol/MaxBoxAccV2'),
-                 ('Top-1 Loc', 'wsol/Top1Loc'), ('Top-5 Loc', 'wsol/Top5Loc'),
+                 ('Top-1 Loc', 'wsol/Top1Loc'), ('Top-1 Loc @best thr', 'wsol/Top1Loc@best_thr'),
+                 ('Top-5 Loc', 'wsol/Top5Loc'),
                  ('PxAP', 'wsol/PxAP'), ('Top-1 Cls', 'wsol/Top1Cls'),
                  ('best thr', 'wsol/best_thr'))
 #: (row, result file stem)
@@ -64,9 +67,12 @@ TABLE_ROWS = (('CAM baseline (linear-probe Grad-CAM)', 'cam_baseline'),
 GALLERY_ROWS = ('cam_baseline', 'tedloc_fg')
 
 SIZES = {
-    # per class: 60 / 10 / 20 images (6 classes: 360 / 60 / 120)
-    ('stamps', False): dict(gen=['--train', '60', '--val', '10', '--test', '20'],
-                            iters=60, val_interval=30, batch=16),
+    # per class: 60 / 70 / 70 images (6 classes: 360 / 420 / 420; one val or test image
+    # moves a metric by 0.24 points); 100 iterations of batch 16 (about 4.4 epochs),
+    # validated every 25 from the half on (the recipe chosen on val:
+    # docs/en/demo_trials.md)
+    ('stamps', False): dict(gen=['--train', '60', '--val', '70', '--test', '70'],
+                            iters=100, val_interval=25, batch=16),
     ('stamps', True): dict(gen=['--train', '8', '--val', '3', '--test', '4'],
                            iters=30, val_interval=15, batch=8),
     ('gliders', False): dict(gen=['--train', '60', '--val', '10', '--test', '20',
@@ -105,6 +111,10 @@ class Pipeline:
         self.data = osp.join(self.w, 'data')
         self.results = osp.join(self.w, 'results')
         self.times = {}
+        #: per step: CPU seconds (user + system) of its process tree and the 1-minute
+        #: load average before and after: on a shared machine the wall times above
+        #: depend on the other load, the CPU seconds much less
+        self.cpu = {}
 
     # ------------------------------------------------------------------ helpers
     def run(self, step, title, cmd, output):
@@ -114,18 +124,38 @@ class Pipeline:
         if output is not None and osp.exists(output) and not self.args.force:
             print(f'    (skipped: {output} exists; --force re-runs)', flush=True)
             return
-        start = time.time()
+        start, cpu0, load0 = time.time(), _children_cpu_seconds(), os.getloadavg()[0]
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
         proc = subprocess.run(cmd, cwd=REPO, env=env)
         if proc.returncode != 0:
             sys.exit(f'step {step} ({title}) failed with exit code {proc.returncode}; '
                      'the command is printed above')
         self.times[title] = round(time.time() - start, 1)
-        print(f'    done in {self.times[title]:.0f} s', flush=True)
+        self.cpu[title] = dict(cpu_s=round(_children_cpu_seconds() - cpu0, 1),
+                               load_before=round(load0, 2),
+                               load_after=round(os.getloadavg()[0], 2))
+        print(f'    done in {self.times[title]:.0f} s ({self.cpu[title]["cpu_s"]:.0f} CPU s, '
+              f'load {load0:.1f})', flush=True)
 
     def data_options(self, loaders=('train_dataloader', 'val_dataloader', 'test_dataloader')):
         """--cfg-options that point the configs' datasets at this work dir."""
         return [f'{loader}.dataset.data_root={self.data}' for loader in loaders]
+
+    def tedloc_options(self):
+        """--cfg-options of every TeD-Loc config of this run: classes and anchors."""
+        return [*self.class_options(False),
+                f"model.head.anchor_file={osp.join(self.w, 'anchors.pth')}"]
+
+    def tedloc_train_options(self):
+        """--cfg-options of a TeD-Loc training (step 5 and the ablation rows): this run's
+        data, CAM store, batch, schedule (validated from the half on) and seed."""
+        it, val = self.sizes['iters'], self.sizes['val_interval']
+        return [*self.data_options(), *self.tedloc_options(),
+                f"train_dataloader.dataset.cam_store={osp.join(self.w, 'cams', 'train')}",
+                f'train_dataloader.batch_size={self.sizes["batch"]}',
+                f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
+                f'train_cfg.val_begin={it // 2}', f'param_scheduler.0.end={it}',
+                f'default_hooks.checkpoint.interval={val}', f'randomness.seed={self.args.seed}']
 
     def class_options(self, classifier: bool):
         k = self._num_classes()
@@ -186,15 +216,10 @@ class Pipeline:
                  anchors)
 
         tedloc_dir = osp.join(self.w, 'tedloc')
-        tedloc_opts = [*self.class_options(False), f'model.head.anchor_file={anchors}']
-        it, val = self.sizes['iters'], self.sizes['val_interval']
+        tedloc_opts = self.tedloc_options()
         self.run(5, 'train TeD-Loc (frozen encoder; best val MaxBoxAccV2 kept)',
                  [py, 'tools/train.py', TEDLOC_CFG, '--work-dir', tedloc_dir,
-                  '--cfg-options', *self.data_options(), *tedloc_opts,
-                  f'train_dataloader.dataset.cam_store={cams}',
-                  f'train_dataloader.batch_size={self.sizes["batch"]}',
-                  f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
-                  f'default_hooks.checkpoint.interval={val}', f'randomness.seed={seed}'],
+                  '--cfg-options', *self.tedloc_train_options()],
                  osp.join(tedloc_dir, 'last_checkpoint'))
         untrained = osp.join(tedloc_dir, 'untrained.pth')
         if not osp.exists(untrained) or self.args.force:
@@ -228,6 +253,8 @@ class Pipeline:
         self.times['total (this run)'] = round(time.time() - start, 1)
         with open(osp.join(self.results, 'times.json'), 'w') as f:
             json.dump(self.times, f, indent=2)
+        with open(osp.join(self.results, 'cpu_times.json'), 'w') as f:
+            json.dump(self.cpu, f, indent=2)
         print('\n' + table)
         print(f"linear probe: val Top-1 {probe_report['val_acc']:.2f} (C={probe_report['C']}); "
               'its test Top-1 is the CAM baseline row\'s Top-1 Cls')
@@ -259,6 +286,13 @@ class Pipeline:
                       osp.join(dirs[name], 'per_image.jsonl'), '--out-dir', out,
                       '--topk', '8', '--cfg-options', *data_opts, *opts],
                      osp.join(out, 'selection.json'))
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def save_untrained_checkpoint(config, cfg_options, out, seed):
@@ -326,15 +360,8 @@ def run_ablations(p: Pipeline):
     """Train each ablation row of ABLATION_ROWS as step 5 trained the demo's TeD-Loc
     (same data, CAMs, anchors, batch, iterations, seed; the config only changes what the
     row changes), test it like step 6, and write WORK/results/ablations.{md,json}."""
-    py, seed = sys.executable, str(p.args.seed)
-    anchors, cams = osp.join(p.w, 'anchors.pth'), osp.join(p.w, 'cams', 'train')
-    tedloc_opts = [*p.class_options(False), f'model.head.anchor_file={anchors}']
-    it, val = p.sizes['iters'], p.sizes['val_interval']
-    # the options of step 5 (Pipeline.main): keep the two in step
-    train_opts = [*p.data_options(), *tedloc_opts, f'train_dataloader.dataset.cam_store={cams}',
-                  f'train_dataloader.batch_size={p.sizes["batch"]}',
-                  f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
-                  f'default_hooks.checkpoint.interval={val}', f'randomness.seed={seed}']
+    py = sys.executable
+    tedloc_opts, train_opts = p.tedloc_options(), p.tedloc_train_options()
     work = osp.join(p.w, 'ablations')
     times, metrics = {}, []
     start = time.time()

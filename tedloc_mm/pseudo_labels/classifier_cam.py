@@ -6,16 +6,32 @@ The target is the logit of the image's ground-truth class
 transformer block (``backbone.layers.-1.ln1`` or ``.norm1``) for ViT-like backbones
 (the class token is read after the last block, so the last block's patch-token
 outputs get no gradient); CNNs need ``target_layer`` (e.g. ``backbone.layer4``).
+Several target layers: pytorch_grad_cam's own aggregation (each layer's map min-max
+normalised and resized to the input, ReLU, mean over layers, normalised again).
+
+Optional refinement by the classifier's own feature affinity (``affinity_layers``,
+off by default), CLIP-ES's CAA (:mod:`tedloc_mm.clip.es_affinity`) with the frozen feature
+maps' cosine affinity in place of a ViT's attention: the features of the given
+layers (each resized to the finest one's grid and L2-normalised per position, then
+concatenated) give A_ij = exp(cos(f_i, f_j) / tau) on that grid (N = h*w); the
+Grad-CAM, area-resized to the grid, is refined with CAA's Sinkhorn-normalised,
+symmetrised, squared transition matrix and class-aware box mask, min-max normalised
+and resized (bilinear) back to the input. Our choice, not the paper's: the paper
+takes CLIP-ES maps, whose CAA needs attention; a CNN classifier has none, and
+feature affinity is the analogue that PSA / AffinityNet-style refinements use.
 """
 import os.path as osp
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from tedloc_mm.clip.es_affinity import caa_refine, scale_cam
 from .gradcam_utils import get_module, tokens_to_map
 
 
@@ -62,29 +78,110 @@ class ClassifierGradCAM:
 
     ``__call__(images, labels)``: ``images`` float (B, 3, S, S) already normalised by
     the model's ``data_preprocessor``; returns float32 (B, S, S) in [0, 1].
+
+    Args:
+        model: the classifier.
+        target_layer: dotted module path, or a list of them (maps averaged).
+        affinity_layers: None (no refinement) or dotted paths of CNN feature maps
+            (B, C, h, w) whose cosine affinity refines the map (module docstring).
+        affinity_temperature: tau of A_ij = exp(cos / tau).
+        affinity_box_threshold: CAA's box-mask threshold on the normalised map.
+        affinity_power: squarings of the transition matrix (CLIP-ES: 1).
     """
 
-    def __init__(self, model: nn.Module, target_layer: Optional[str] = None):
+    def __init__(self, model: nn.Module,
+                 target_layer: Union[None, str, Sequence[str]] = None,
+                 affinity_layers: Optional[Sequence[str]] = None,
+                 affinity_temperature: float = 0.1,
+                 affinity_box_threshold: float = 0.4,
+                 affinity_power: int = 1):
         self.model = _Logits(model).eval()
-        target_layer = target_layer or default_target_layer(model)
+        if target_layer is None:
+            target_layer = default_target_layer(model)
+        names = [target_layer] if isinstance(target_layer, str) else list(target_layer)
         patch = getattr(model.backbone, 'patch_embed', None)
         grid = getattr(patch, 'init_out_size', None)
-        layer = get_module(model, target_layer)
+        layers = [get_module(model, n) for n in names]
         # Grad-CAM needs d logit / d activation only: cut the graph at the target layer
         # (registered before GradCAM's own hooks, which then see the cut tensor), so the
         # backward pass skips everything below it (measured: CAMs of EfficientNet-Lite0
-        # about 2x faster; gradients identical)
-        self._cut = layer.register_forward_hook(
+        # about 2x faster; gradients identical). With several target layers the cut
+        # goes at the one that runs first (a cut above it would stop its gradient).
+        cut = layers[0] if len(layers) == 1 else self._first_to_run(model, layers)
+        self._cut = cut.register_forward_hook(
             lambda module, args, out: out.detach().requires_grad_(True)
             if isinstance(out, torch.Tensor) else out)
-        self.cam = GradCAM(self.model, [layer],
+        self.cam = GradCAM(self.model, layers,
                            reshape_transform=tokens_to_map(tuple(grid) if grid else None))
+        self.affinity_layers = list(affinity_layers or [])
+        if affinity_temperature <= 0:
+            raise ValueError(f'affinity_temperature must be > 0, got {affinity_temperature}')
+        self.affinity_temperature = float(affinity_temperature)
+        self.affinity_box_threshold = float(affinity_box_threshold)
+        self.affinity_power = int(affinity_power)
+        self._feats: List[Optional[torch.Tensor]] = [None] * len(self.affinity_layers)
+        self._feat_hooks = [
+            get_module(model, n).register_forward_hook(self._keeper(i))
+            for i, n in enumerate(self.affinity_layers)]
+
+    def _keeper(self, i):
+        def hook(module, args, out):
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            if out.dim() != 4:
+                raise ValueError(f'affinity layer {self.affinity_layers[i]!r} gives '
+                                 f'{tuple(out.shape)}, not a (B, C, h, w) map')
+            self._feats[i] = out.detach()
+        return hook
+
+    @staticmethod
+    def _first_to_run(model: nn.Module, layers: Sequence[nn.Module]) -> nn.Module:
+        """The layer of ``layers`` whose forward runs first (one probing forward)."""
+        order = []
+        hooks = [m.register_forward_hook(lambda mod, a, o: order.append(mod)) for m in layers]
+        try:
+            size = 224
+            with torch.no_grad():
+                model(torch.zeros(1, 3, size, size,
+                                  device=next(model.parameters()).device), mode='tensor')
+        finally:
+            for h in hooks:
+                h.remove()
+        return next(m for m in order if any(m is layer for layer in layers))
 
     def release(self) -> None:
         """Remove the hooks this object put on the model."""
         self._cut.remove()
+        for h in self._feat_hooks:
+            h.remove()
         self.cam.activations_and_grads.release()
+
+    def affinity_features(self) -> torch.Tensor:
+        """The kept affinity-layer maps, resized to the finest grid, L2-normalised per
+        position and layer, concatenated: (B, sum C, h, w)."""
+        feats = [f.float() for f in self._feats]
+        size = max((f.shape[-2:] for f in feats), key=lambda s: s[0] * s[1])
+        feats = [f if f.shape[-2:] == size else
+                 F.interpolate(f, size=size, mode='bilinear', align_corners=False)
+                 for f in feats]
+        return torch.cat([F.normalize(f, dim=1) for f in feats], dim=1)
+
+    def refine(self, cams: np.ndarray, feats: torch.Tensor) -> np.ndarray:
+        """(B, S, S) maps in [0, 1] + (B, C, h, w) features -> refined (B, S, S)."""
+        B, C, h, w = feats.shape
+        S = cams.shape[-1]
+        grid = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in cams])
+        f = F.normalize(feats.reshape(B, C, h * w).double(), dim=1)
+        # the concatenation of L layers has norm sqrt(L): cos in [-1, 1] after normalising
+        cos = f.transpose(1, 2) @ f
+        attn = torch.exp((cos - 1) / self.affinity_temperature)  # max 1: no overflow
+        refined = scale_cam(caa_refine(scale_cam(grid), attn, self.affinity_box_threshold,
+                                       power=self.affinity_power))
+        return np.stack([cv2.resize(c, (S, S), interpolation=cv2.INTER_LINEAR)
+                         for c in refined]).astype(np.float32)
 
     def __call__(self, images: torch.Tensor, labels: Sequence[int]) -> np.ndarray:
         targets = [ClassifierOutputTarget(int(y)) for y in labels]
-        return self.cam(input_tensor=images, targets=targets).astype(np.float32)
+        cams = self.cam(input_tensor=images, targets=targets).astype(np.float32)
+        if self.affinity_layers:
+            cams = self.refine(cams, self.affinity_features())
+        return cams

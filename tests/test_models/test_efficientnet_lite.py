@@ -160,3 +160,22 @@ def test_frozen_backbone_inside_an_mmpretrain_classifier(classifier):
         ref = torch.stack([d.pred_score for d in classifier.test_step(dict(inputs=imgs))])
     torch.testing.assert_close(got, ref)
     assert got[0].argmax() != got[1].argmax()  # each image its own score row
+
+
+def test_channels_last_gives_the_same_maps_as_the_default_layout(classifier):
+    """Same packaged weights, loaded after construction (as FrozenBackbone loads
+    them): the weights stay channels-last, the maps agree with the default layout to
+    float rounding and come back in the default layout."""
+    enc = FrozenBackbone(dict(type=EfficientNetLite, out_indices=(5, 8), channels_last=True),
+                         checkpoint='packaged', fuse='concat')
+    enc.init_weights()
+    conv = enc.encoder.conv_stem.weight  # 3x3: the two layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    ref = FrozenBackbone(dict(type=EfficientNetLite, out_indices=(5, 8)),
+                         checkpoint='packaged', fuse='concat')
+    ref.init_weights()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    got, want = enc(x), ref(x)
+    assert got.is_contiguous() and got.shape == want.shape == (2, 1392, 14, 14)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    assert want.abs().mean() > 0.05  # real activations, not zeros

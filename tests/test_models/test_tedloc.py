@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
@@ -13,41 +14,9 @@ from mmpretrain.structures import DataSample
 import tedloc_mm  # noqa: F401
 from tedloc_mm.models import TeDLocDecoder
 from tedloc_mm.registry import MODELS
+from tiny_tedloc import D, K, batch, tiny_model
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-K, D = 5, 32
-
-
-def tiny_model(**head_kw):
-    torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='TeDLoc',
-        backbone=dict(type='FrozenEVA', patch_size=8, img_size=64,
-                      arch=dict(embed_dims=64, num_layers=2, num_heads=4,
-                                feedforward_channels=128)),
-        neck=dict(type='TeDLocDecoder', in_channels=64, out_channels=D, patch_size=8,
-                  out_stride=4, hidden_channels=16),
-        head=dict(type='PatchMILHead', num_classes=K, in_channels=D,
-                  anchor_embeddings=torch.randn(K, D), **head_kw)))
-    model.init_weights()
-    return model
-
-
-def batch(model, n=2, size=64):
-    g = torch.Generator().manual_seed(1)
-    samples = []
-    hw = size // model.out_stride
-    for i in range(n):
-        ds = DataSample(metainfo=dict(img_shape=(size, size), img_id=f'im{i}'))
-        ds.set_gt_label(i % K)
-        plm = torch.full((hw, hw), -1, dtype=torch.long)
-        plm[2:6, 2:6] = 1
-        plm[-3:, -3:] = 0
-        ds.pseudo_label_map = plm
-        samples.append(ds)
-    imgs = [torch.randint(0, 256, (3, size, size), generator=g).to(torch.uint8)
-            for _ in range(n)]
-    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
 
 
 def trainable_names(model):
@@ -210,3 +179,43 @@ def test_tedloc_takes_the_decoder_input_from_the_backbone():
 def test_decoder_rejects_bad_stride():
     with pytest.raises(ValueError, match='out_stride'):
         TeDLocDecoder(in_channels=8, out_channels=6, in_stride=8, out_stride=16)
+
+
+def test_decoder_reduce_channels_is_a_1x1_stage_at_the_encoder_resolution():
+    torch.manual_seed(0)
+    dec = TeDLocDecoder(in_channels=8, out_channels=6, in_stride=16, out_stride=8,
+                        hidden_channels=5, reduce_channels=3)
+    for bn in (dec.reduce.bn, dec.stages[0].bn):  # non-trivial eval-mode statistics
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 2)
+        bn.bias.data.uniform_(-1, 1)
+    dec.eval()
+    assert dec.stages[0].conv.in_channels == 3
+    x = torch.randn(2, 8, 4, 4)
+
+    def conv_bn_gelu(m, y, padding):
+        y = F.conv2d(y, m.conv.weight, m.conv.bias, padding=padding)
+        y = F.batch_norm(y, m.bn.running_mean, m.bn.running_var, m.bn.weight, m.bn.bias,
+                         training=False, eps=m.bn.eps)
+        return F.gelu(y)
+
+    # by hand: LN over channels, the 1x1 reduction at 4 x 4 (GELU does not commute
+    # with the resize, so reducing after it would differ), resize to 8 x 8, 3x3 stage,
+    # 1x1 projection
+    y = F.layer_norm(x.permute(0, 2, 3, 1), (8, ), dec.in_norm.weight,
+                     dec.in_norm.bias, dec.in_norm.eps).permute(0, 3, 1, 2)
+    y = conv_bn_gelu(dec.reduce, y, 0)
+    y = F.interpolate(y, size=(8, 8), mode='bilinear', align_corners=False)
+    y = conv_bn_gelu(dec.stages[0], y, 1)
+    y = F.conv2d(y, dec.proj.weight, dec.proj.bias)
+    with torch.no_grad():
+        assert torch.allclose(dec(x), y, atol=1e-5)
+    # parameters: + 8*3 (1x1 conv, no bias before a norm) + 2*3 (BN); the 3x3 stage
+    # reads 3 channels instead of 8
+    base = TeDLocDecoder(in_channels=8, out_channels=6, in_stride=16, out_stride=8,
+                         hidden_channels=5)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(dec) - n(base) == (8 * 3 + 2 * 3) + (3 - 8) * 5 * 9
+    with pytest.raises(ValueError, match='reduce_channels'):
+        TeDLocDecoder(in_channels=8, out_channels=6, in_stride=16, reduce_channels=0)

@@ -25,15 +25,16 @@ import torch
 
 TEDLOC_CFG = 'configs/demo/tedloc_efficientnet-lite0_stamps.py'
 PROBE_CFG = 'configs/demo/linear-probe_efficientnet-lite0_stamps.py'
-COLUMNS = ['MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc', 'Top-5 Loc', 'PxAP', 'Top-1 Cls',
-           'best thr']
+COLUMNS = ['MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc', 'Top-1 Loc @best thr', 'Top-5 Loc',
+           'PxAP', 'Top-1 Cls', 'best thr']
 # table row -> the tools/test.py --out file of its model; column -> metric key
 ROW_FILES = {'CAM baseline (linear-probe Grad-CAM)': 'cam_baseline',
              'TeD-Loc (fg map)': 'tedloc_fg', 'TeD-Loc (anchor map)': 'tedloc_anchor',
              'TeD-Loc untrained (fg map)': 'tedloc_untrained'}
 ROWS = set(ROW_FILES)
 COLUMN_KEYS = dict(zip(COLUMNS, ('wsol/MaxBoxAcc', 'wsol/MaxBoxAccV2', 'wsol/Top1Loc',
-                                 'wsol/Top5Loc', 'wsol/PxAP', 'wsol/Top1Cls', 'wsol/best_thr')))
+                                 'wsol/Top1Loc@best_thr', 'wsol/Top5Loc', 'wsol/PxAP',
+                                 'wsol/Top1Cls', 'wsol/best_thr')))
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 pytestmark = pytest.mark.xdist_group('synthetic_pipeline')
@@ -140,7 +141,10 @@ def test_pipeline_outputs_table_and_overlays(pipeline_dir):
         assert measured['wsol/Top1Loc'] <= min(measured['wsol/MaxBoxAcc'],
                                                measured['wsol/Top1Cls'], measured['wsol/Top5Loc'])
         assert measured['wsol/Top5Loc'] <= measured['wsol/MaxBoxAcc']
-        for key in ('wsol/MaxBoxAcc', 'wsol/Top1Loc', 'wsol/Top5Loc', 'wsol/Top1Cls'):
+        # at one threshold (the best MaxBoxAcc one) it cannot beat the max over thresholds
+        assert measured['wsol/Top1Loc@best_thr'] <= measured['wsol/Top1Loc']
+        for key in ('wsol/MaxBoxAcc', 'wsol/Top1Loc', 'wsol/Top1Loc@best_thr', 'wsol/Top5Loc',
+                    'wsol/Top1Cls'):
             count = measured[key] * num_images / 100    # a whole number of images
             assert count == pytest.approx(round(count), abs=1e-9), (row, key)
         assert round(measured['wsol/best_thr'] * 100) == pytest.approx(
@@ -148,6 +152,10 @@ def test_pipeline_outputs_table_and_overlays(pipeline_dir):
         assert 0 < measured['wsol/PxAP'] <= 100
     times = json.load(open(osp.join(results, 'times.json')))
     assert 'total (this run)' in times
+    cpu = json.load(open(osp.join(results, 'cpu_times.json')))
+    assert set(cpu) == set(times) - {'total (this run)'}
+    for step, rec in cpu.items():  # every step runs a Python process: some CPU time
+        assert rec['cpu_s'] > 0 and rec['load_before'] >= 0, (step, rec)
     for name in ('cam_baseline', 'tedloc_fg', 'tedloc_anchor', 'tedloc_untrained'):
         folder = osp.join(results, f'overlays_{name}')
         pngs = [f for f in os.listdir(folder) if f.endswith('.png')]

@@ -139,6 +139,13 @@ class EfficientNetLite(BaseBackbone):
         out_indices: stages to return (table in the module docstring); negative
             indices count from the end (-1 = the 1280-wide head conv).
         drop_path_rate: stochastic depth in the blocks (0: the frozen-encoder use).
+        channels_last: run the convolutions in PyTorch's channels-last memory format
+            (weights converted here, the input at each forward; the returned maps are
+            converted back to the default layout). Why: on CPU the depthwise
+            convolutions of EfficientNet are much faster in this layout (measured on 2
+            cores, batch 32 at 224 px, stages 5 + 8: 3.0 CPU s against 4.6-4.9 CPU s
+            per batch); the values agree with the default layout to float rounding,
+            not bit for bit.
         init_cfg: MMEngine init config; weights are normally loaded by
             :class:`FrozenBackbone` (``checkpoint='packaged'``), see
             :meth:`convert_checkpoint`.
@@ -152,6 +159,7 @@ class EfficientNetLite(BaseBackbone):
                  arch: str = 'lite0',
                  out_indices: Sequence[int] = (8, ),
                  drop_path_rate: float = 0.0,
+                 channels_last: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if arch not in _ARCHS:
@@ -162,6 +170,11 @@ class EfficientNetLite(BaseBackbone):
         self.arch = arch
         self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
         self.conv_head, self.bn2 = net.conv_head, net.bn2
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            # loading weights later (load_state_dict copies into these tensors) keeps
+            # their layout
+            self.to(memory_format=torch.channels_last)
         self.stage_depths = [len(stage) for stage in self.blocks]
         num_layers = len(self.blocks) + 2
         indices = []
@@ -209,6 +222,12 @@ class EfficientNetLite(BaseBackbone):
         return self
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.channels_last:
+            return tuple(o.contiguous() for o in self._forward(
+                x.contiguous(memory_format=torch.channels_last)))
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         outs = []
         last = max(self.out_indices)
         x = self.bn1(self.conv_stem(x))

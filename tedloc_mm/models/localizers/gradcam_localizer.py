@@ -1,5 +1,5 @@
 """GradCAMLocalizer: an MMPretrain classifier evaluated as a WSOL localizer (the CAM baseline)."""
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmpretrain.models import ImageClassifier
@@ -23,17 +23,24 @@ class GradCAMLocalizer(ImageClassifier):
 
     Args:
         cam_class: ``'gt'`` or ``'pred'``.
-        target_layer: dotted module name for Grad-CAM; the default is the last
-            transformer block's first norm (see ``default_target_layer``).
+        target_layer: dotted module name for Grad-CAM (or a list: maps averaged);
+            the default is the last transformer block's first norm (see
+            ``default_target_layer``).
+        cam_cfg: further ``ClassifierGradCAM`` arguments, e.g. the feature-affinity
+            refinement ``dict(affinity_layers=['backbone.blocks.4'])``, so that the
+            baseline is the same map as pseudo-labels made with those options.
         **kwargs: ``ImageClassifier`` arguments (backbone, neck, head, ...).
     """
 
-    def __init__(self, cam_class: str = 'gt', target_layer: Optional[str] = None, **kwargs):
+    def __init__(self, cam_class: str = 'gt',
+                 target_layer: Union[None, str, Sequence[str]] = None,
+                 cam_cfg: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
         if cam_class not in ('gt', 'pred'):
             raise ValueError(f"cam_class must be 'gt' or 'pred', got {cam_class!r}")
         self.cam_class = cam_class
         self.target_layer = target_layer
+        self.cam_cfg = dict(cam_cfg or {})
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None, **kwargs) -> List[DataSample]:
@@ -47,7 +54,7 @@ class GradCAMLocalizer(ImageClassifier):
             labels = [int(s.gt_label[0]) for s in data_samples]
         else:
             labels = [int(s.pred_label[0]) for s in data_samples]
-        gradcam = ClassifierGradCAM(self, self.target_layer)
+        gradcam = ClassifierGradCAM(self, self.target_layer, **self.cam_cfg)
         try:
             # the Runner's test loop runs under no_grad; Grad-CAM needs a backward pass
             with torch.enable_grad():

@@ -33,6 +33,13 @@ class TeDLoc(BaseModel):
             ``in_stride`` default to the backbone's ``out_channels`` / ``out_stride``.
         data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor`` with CLIP
             mean/std and BGR -> RGB.
+
+    Frozen-feature cache (off by default): while ``feature_cache`` is a dict (the
+    ``FrozenFeatureCacheHook`` sets it for a training run after checking that the
+    pipelines allow it), the encoder output E(x) of each sample is kept under
+    :meth:`feature_cache_key` (mode, image id, flip, shapes) and reused the next
+    time that key comes: valid only while E is frozen and the pipeline gives the
+    same input for the same key (fixed resize, flips), which the hook checks.
     """
 
     def __init__(self,
@@ -51,6 +58,8 @@ class TeDLoc(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(self._neck_cfg(neck, self.backbone))
         self.head = MODELS.build(head)
+        #: None (off) or {feature_cache_key: E(x) of one sample (C, h, w)}
+        self.feature_cache = None
 
     @staticmethod
     def _neck_cfg(neck: dict, backbone: torch.nn.Module) -> dict:
@@ -77,21 +86,52 @@ class TeDLoc(BaseModel):
         """Stride of z / of ``pseudo_label_map`` in input pixels."""
         return self.neck.out_stride
 
-    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def feature_cache_key(mode: str, data_sample) -> tuple:
+        """What identifies one sample's encoder input in the frozen-feature cache."""
+        meta = data_sample.metainfo
+        if meta.get('img_id') is None:
+            raise KeyError('the frozen-feature cache needs img_id in every data sample\'s '
+                           'metainfo (PackWSOLInputs sets it)')
+        return (mode, meta['img_id'], bool(meta.get('flip', False)),
+                meta.get('flip_direction'), tuple(meta.get('img_shape', ())),
+                tuple(meta.get('scale_factor', ())))
+
+    def encode(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
+               mode: str = 'tensor') -> torch.Tensor:
+        """E(x) (B, C, h, w), from :attr:`feature_cache` where it holds the sample."""
+        cache = self.feature_cache
+        if cache is None or data_samples is None:
+            return self.backbone(inputs)
+        if not getattr(self.backbone, 'frozen', False):
+            raise RuntimeError('the frozen-feature cache is on but the backbone is not '
+                               'frozen: cached features would go stale')
+        keys = [self.feature_cache_key(mode, ds) for ds in data_samples]
+        todo = [i for i, k in enumerate(keys) if k not in cache]
+        if todo:
+            feats = self.backbone(inputs[todo] if len(todo) < len(keys) else inputs)
+            for i, f in zip(todo, feats):
+                cache[keys[i]] = f.detach().clone()  # own storage, not a view of the batch
+        return torch.stack([cache[k] for k in keys])
+
+    def extract_feat(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
+                     mode: str = 'tensor') -> torch.Tensor:
         """(B, 3, H, W) -> pixel embeddings z (B, D, h', w')."""
         # the input size fixes z's size to (H // out_stride, W // out_stride) whatever
         # the backbone's rounding (CNN stages round odd sizes up)
-        return self.neck(self.backbone(inputs), input_hw=tuple(inputs.shape[-2:]))
+        return self.neck(self.encode(inputs, data_samples, mode),
+                         input_hw=tuple(inputs.shape[-2:]))
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor'):
         if mode == 'tensor':
             return self.head(self.extract_feat(inputs))
         if mode == 'loss':
-            return self.head.loss(self.extract_feat(inputs), data_samples)
+            return self.head.loss(self.extract_feat(inputs, data_samples, mode), data_samples)
         if mode == 'predict':
+            z = self.extract_feat(inputs, data_samples, mode)
             if data_samples is None:
                 data_samples = [DataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
                                 for _ in range(inputs.shape[0])]
-            return self.head.predict(self.extract_feat(inputs), data_samples)
+            return self.head.predict(z, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')

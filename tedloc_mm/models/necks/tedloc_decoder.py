@@ -22,7 +22,9 @@ class TeDLocDecoder(BaseModule):
     :class:`~tedloc_mm.models.TeDLoc`, ``in_channels`` and ``in_stride`` default to the
     backbone's ``out_channels`` / ``out_stride``.
 
-    Architecture: ``num_stages`` = ceil(log2(in_stride / out_stride)) stages, each a
+    Architecture: optionally (``reduce_channels``) a 1x1 conv + norm + GELU to
+    ``reduce_channels`` at the encoder's resolution; then ``num_stages`` =
+    ceil(log2(in_stride / out_stride)) stages, each a
     bilinear resize (sizes spaced geometrically from h to the output size) followed
     by a 3x3 conv + norm + GELU at ``hidden_channels``; then a 1x1 conv to
     ``out_channels`` (no norm, no activation: z lives in the anchors' space, where
@@ -60,6 +62,14 @@ class TeDLocDecoder(BaseModule):
         out_stride: output stride in input pixels, an integer in [1, in_stride]
             (it need not divide ``in_stride``: 14 / 4 gives 3.5 pixels per token).
         hidden_channels: width of the upsampling stages.
+        reduce_channels: None (default) or the width of a 1x1 conv + norm + GELU
+            applied before the first stage, at the encoder's resolution. Why: a wide
+            encoder map makes the first 3x3 stage, run at the *upsampled* size, the
+            decoder's dominant cost (EfficientNet-Lite0 stages 5 + 8: 1392 channels;
+            1392 * 128 * 9 MACs per output pixel at 28 x 28 = 1.26 GMACs per 224 px
+            image); reducing to 128 first at 14 x 14 costs 1392 * 128 * 196 = 35 M
+            MACs and the 3x3 stage then reads 128 channels (0.12 GMACs), see
+            ``benchmarks/train_step_time.py``.
         norm_cfg: norm of the upsampling stages.
         patch_size: the former name of ``in_stride`` (ViT encoders); accepted for
             existing configs.
@@ -71,6 +81,7 @@ class TeDLocDecoder(BaseModule):
                  in_stride: Optional[int] = None,
                  out_stride: int = 4,
                  hidden_channels: int = 256,
+                 reduce_channels: Optional[int] = None,
                  norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
                  patch_size: Optional[int] = None,
@@ -93,8 +104,16 @@ class TeDLocDecoder(BaseModule):
         self._out_stride = out_stride
         self.num_stages = max(0, math.ceil(math.log2(in_stride / out_stride) - 1e-9))
         self.in_norm = nn.LayerNorm(in_channels)
-        stages = []
         ch = in_channels
+        self.reduce = None
+        if reduce_channels is not None:
+            if not (isinstance(reduce_channels, int) and reduce_channels >= 1):
+                raise ValueError(f'reduce_channels must be None or a positive int, got '
+                                 f'{reduce_channels!r}')
+            self.reduce = ConvModule(ch, reduce_channels, 1, norm_cfg=norm_cfg,
+                                     act_cfg=act_cfg)
+            ch = reduce_channels
+        stages = []
         for _ in range(self.num_stages):
             stages.append(ConvModule(ch, hidden_channels, 3, padding=1, norm_cfg=norm_cfg,
                                      act_cfg=act_cfg))
@@ -138,6 +157,8 @@ class TeDLocDecoder(BaseModule):
         feat_hw = tuple(int(v) for v in x.shape[-2:])
         out_hw = self.output_size(feat_hw, input_hw)
         x = self.in_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        if self.reduce is not None:
+            x = self.reduce(x)
         for stage, size in zip(self.stages, self._stage_sizes(feat_hw, out_hw)):
             x = F.interpolate(x, size=size, mode='bilinear', align_corners=False)
             x = stage(x)
