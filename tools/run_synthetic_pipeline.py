@@ -298,14 +298,21 @@ def run_segmentation(pipe: Pipeline):
     tedloc_opts = [*pipe.class_options(False), f"model.head.anchor_file={osp.join(w, 'anchors.pth')}"]
     convert = [py, 'tools/dataset_converters/wsol_to_mmseg.py']
     data = ['--data-root', pipe.data]
-    times = {}
+    # wall time per step, kept across runs (a skipped step keeps its earlier time)
+    times_file = osp.join(res, 'seg_times.json')
+    step_times = {}
+    if osp.isfile(times_file):
+        with open(times_file) as f:
+            step_times = json.load(f)['steps']
+    row_steps = {}
 
     def step(title, cmd, output, *rows):
-        before = dict(pipe.times)
+        pipe.times.pop(title, None)
         pipe.run('seg', title, cmd, output)
-        spent = pipe.times.get(title, 0) if pipe.times != before else 0
+        if title in pipe.times:
+            step_times[title] = pipe.times[title]
         for row in rows:
-            times[row] = round(times.get(row, 0) + spent, 1)
+            row_steps.setdefault(row, []).append(title)
 
     gt = osp.join(seg, 'gt')
     for split in ('val', 'test'):
@@ -370,9 +377,13 @@ def run_segmentation(pipe: Pipeline):
           '--column', f"(iii) seg. on CAM={osp.join(w, 'segmenter_cam', 'test_pred')}",
           '--column', f"(iii) seg. on TeD-Loc={osp.join(w, 'segmenter_tedloc', 'test_pred')}",
           '--num', '6', '--out', grid], grid)
+    times = {row: round(sum(step_times.get(t, 0) for t in titles), 1)
+             for row, titles in row_steps.items()}
+    with open(times_file, 'w') as f:
+        json.dump(dict(steps=step_times, rows=times, row_steps=row_steps), f, indent=2)
     table = write_seg_table(res, seg, times)
     print('\n' + table)
-    print(f'results: {res}/seg_table.md, seg_table.json, seg_masks_test.png')
+    print(f'results: {res}/seg_table.md, seg_table.json, seg_times.json, seg_masks_test.png')
 
 
 def seg_data_options(gt_root: str) -> list:
@@ -414,7 +425,7 @@ def write_seg_table(res: str, seg: str, times: dict) -> str:
         values = {col: metrics.get(key) for col, key in SEG_COLUMNS}
         table[row] = dict(values, threshold=rules[stem], wall_s=times.get(stem))
         cells = ['n/a' if v is None else f'{v:.2f}' for v in values.values()]
-        wall = 'reused' if not times.get(stem) else f'{times[stem]:.0f}'
+        wall = 'n/a' if not times.get(stem) else f'{times[stem]:.0f}'
         lines.append(f'| {row} | {rules[stem]} | ' + ' | '.join(cells) + f' | {wall} |')
     text = '\n'.join(lines) + '\n'
     with open(osp.join(res, 'seg_table.md'), 'w') as f:

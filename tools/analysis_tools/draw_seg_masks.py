@@ -41,8 +41,11 @@ def main(argv=None):
             raise SystemExit(f'error: --column {spec!r} is not TITLE=FOLDER')
         columns.append(tuple(spec.split('=', 1)))
     paths = [osp.join(args.gt, 'img_dir', img_id) for img_id in ids]
-    size = draw_mask_grid(paths, ids, columns, meta['classes'], meta['palette'], args.out,
-                          cell=args.cell)
+    try:
+        size = draw_mask_grid(paths, ids, columns, meta['classes'], meta['palette'],
+                              args.out, cell=args.cell)
+    except FileNotFoundError as err:
+        raise SystemExit(f'error: {err}')
     print(f'{args.out}: {len(ids)} images x {len(columns)} columns, {size[0]} x {size[1]} px')
 
 
