@@ -34,6 +34,11 @@ runs, so any step can be re-run by hand. A step whose output already exists is s
 Table 5's "without orthogonalization", and tests the full model with Table 4's anchor
 map of the true class (configs/demo/ablations/) -> WORK/results/ablations.{md,json},
 ablations_times.json.
+
+``--segmentation`` adds an opt-in step after these (its outputs are reused like the
+others'): the maps as masks in MMSegmentation's layout and a segmenter trained on them
+with MMSegmentation's Runner and models, scored with its IoUMetric on the true test masks
+-> WORK/results/seg_table.{md,json}, seg_masks_test.png (docs/en/segmentation.md).
 """
 import argparse
 import json
@@ -99,6 +104,9 @@ def parse_args(argv=None):
     p.add_argument('--ablations', action='store_true',
                    help='after the demo, train and test the paper\'s ablation rows '
                    '(configs/demo/ablations/) at the same budget')
+    p.add_argument('--segmentation', action='store_true',
+                   help='then the masks step: pseudo-masks, MMSegmentation segmenters, '
+                   'mIoU / FG-IoU table (docs/en/segmentation.md)')
     return p.parse_args(argv)
 
 
@@ -119,7 +127,8 @@ class Pipeline:
     # ------------------------------------------------------------------ helpers
     def run(self, step, title, cmd, output):
         """Run ``cmd`` (a list) unless ``output`` exists; print it first."""
-        print(f'\n=== [{step}/6] {title}', flush=True)
+        where = f'{step}/6' if isinstance(step, int) else step  # 'seg': an opt-in step
+        print(f'\n=== [{where}] {title}', flush=True)
         print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
         if output is not None and osp.exists(output) and not self.args.force:
             print(f'    (skipped: {output} exists; --force re-runs)', flush=True)
@@ -435,9 +444,183 @@ def write_ablation_table(metrics: list, out_dir: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------- --segmentation
+SEG_CFG = 'configs/demo/fcn_frozen-efficientnet-lite0_stamps-seg.py'
+#: segmenter schedule per --quick
+SEG_SIZES = {False: dict(iters=200, val_interval=50, batch=16),
+             True: dict(iters=4, val_interval=2, batch=4)}
+#: (row, threshold rule, file stem of its metrics); the rows of the issue's table
+SEG_ROWS = (
+    ('(i) CAM baseline masks (Grad-CAM, top-1 class)', 'cam_masks'),
+    ('(ii) TeD-Loc masks (fg map, top-1 class)', 'tedloc_masks'),
+    ('(iii) segmenter trained on CAM pseudo-masks', 'segmenter_cam'),
+    ('(iii) segmenter trained on TeD-Loc pseudo-masks', 'segmenter_tedloc'),
+)
+SEG_COLUMNS = (('mIoU', 'mIoU'), ('FG-IoU', 'FG-IoU'), ('BG-IoU', 'BG-IoU'),
+               ('aAcc', 'aAcc'), ('mAcc', 'mAcc'))
+
+
+def run_segmentation(pipe: Pipeline):
+    """Masks from the demo's localizers, and MMSegmentation segmenters trained on them.
+
+    (i) the CAM baseline's and (ii) TeD-Loc's maps of the test split, binarised at the
+    threshold chosen on val (the CAM's: its val ``wsol/best_thr``, from tools/test.py on
+    val; TeD-Loc's: its checkpoint's last validation), class = the localizer's top-1;
+    (iii) a segmenter (configs/demo/fcn_*-seg.py) per pseudo-mask source of the train
+    split (CAM store / TeD-Loc maps at those thresholds, class = the image label),
+    scored by tools/test.py. All rows: MMSegmentation's IoUMetric + FG-IoU on the true
+    test masks, exported once.
+    """
+    py, w, res = sys.executable, pipe.w, pipe.results
+    seg = osp.join(w, 'seg')
+    sizes = SEG_SIZES[pipe.args.quick]
+    probe = osp.join(w, 'classifier', 'linear_probe.pth')
+    tedloc = pipe.best_checkpoint(osp.join(w, 'tedloc'))
+    tedloc_opts = pipe.tedloc_options()
+    convert = [py, 'tools/dataset_converters/wsol_to_mmseg.py']
+    data = ['--data-root', pipe.data]
+    # wall time per step, kept across runs (a skipped step keeps its earlier time)
+    times_file = osp.join(res, 'seg_times.json')
+    step_times = {}
+    if osp.isfile(times_file):
+        with open(times_file) as f:
+            step_times = json.load(f)['steps']
+    row_steps = {}
+
+    def step(title, cmd, output, *rows):
+        pipe.times.pop(title, None)
+        pipe.run('seg', title, cmd, output)
+        if title in pipe.times:
+            step_times[title] = pipe.times[title]
+        for row in rows:
+            row_steps.setdefault(row, []).append(title)
+
+    gt = osp.join(seg, 'gt')
+    for split in ('val', 'test'):
+        step(f'true masks of {split} -> MMSegmentation layout',
+             [*convert, 'true-masks', *data, '--split', split, '--out', gt],
+             osp.join(gt, 'splits', f'{split}.txt'))
+    # the CAM baseline's threshold of val (the demo's table holds the test split's own)
+    cam_val = osp.join(res, 'cam_baseline_val.json')
+    step('CAM baseline on val (its best CAM threshold)',
+         [py, 'tools/test.py', GRADCAM_CFG, probe, '--work-dir', osp.join(w, 'cam_baseline_val'),
+          '--out', cam_val, '--cfg-options', *pipe.data_options(('val_dataloader', 'test_dataloader')),
+          'test_dataloader.dataset.split=val', *pipe.class_options(True),
+          *pipe.overlay_options(osp.join(res, 'overlays_cam_baseline_val'))],
+         cam_val, 'cam_masks', 'segmenter_cam')
+    # (i), (ii): the test split's masks, top-1 class, no ignore band
+    sources = dict(cam=(GRADCAM_CFG, probe, pipe.class_options(True), ['--fg-thr', cam_val]),
+                   tedloc=(TEDLOC_CFG, tedloc, tedloc_opts, []))
+    for name, (cfg, ckpt, opts, thr) in sources.items():
+        out = osp.join(seg, f'{name}_test')
+        step(f'{name} masks of test (top-1 class)',
+             [*convert, 'localizer', cfg, ckpt, *data, '--split', 'test', '--out', out,
+              '--class-source', 'pred', *thr, '--cfg-options', *opts],
+             osp.join(out, 'splits', 'test.txt'), f'{name}_masks')
+        metrics = osp.join(res, f'seg_{name}_masks_test.json')
+        step(f'score the {name} masks of test',
+             [py, 'tools/analysis_tools/eval_seg_labels.py', '--pred', out, '--gt', gt,
+              '--split', 'test', '--out', metrics], metrics, f'{name}_masks')
+    # (iii): pseudo-masks of train (class = the image label), a segmenter on each
+    cam_store = osp.join(w, 'cams', 'train')
+    step('CAM pseudo-masks of train',
+         [*convert, 'cam-store', cam_store, *data, '--split', 'train', '--out',
+          osp.join(seg, 'cam'), '--fg-thr', cam_val],
+         osp.join(seg, 'cam', 'splits', 'train.txt'), 'segmenter_cam')
+    step('TeD-Loc pseudo-masks of train',
+         [*convert, 'localizer', TEDLOC_CFG, tedloc, *data, '--split', 'train', '--out',
+          osp.join(seg, 'tedloc'), '--class-source', 'gt', '--cfg-options', *tedloc_opts],
+         osp.join(seg, 'tedloc', 'splits', 'train.txt'), 'segmenter_tedloc')
+    seg_opts = seg_data_options(gt)
+    for name in ('cam', 'tedloc'):
+        work = osp.join(w, f'segmenter_{name}')
+        step(f'train a segmenter on the {name} pseudo-masks (MMSegmentation)',
+             [py, 'tools/train.py', SEG_CFG, '--work-dir', work, '--cfg-options',
+              f"train_dataloader.dataset.data_root={osp.join(seg, name)}", *seg_opts,
+              f"train_dataloader.batch_size={sizes['batch']}",
+              f"train_cfg.max_iters={sizes['iters']}",
+              f"train_cfg.val_interval={sizes['val_interval']}",
+              f"param_scheduler.0.end={sizes['iters']}",
+              f"default_hooks.checkpoint.interval={sizes['val_interval']}",
+              f'randomness.seed={pipe.args.seed}'],
+             osp.join(work, 'last_checkpoint'), f'segmenter_{name}')
+        metrics = osp.join(res, f'seg_segmenter_{name}_test.json')
+        step(f'test the segmenter trained on {name} pseudo-masks',
+             [py, 'tools/test.py', SEG_CFG, pipe.best_checkpoint(work), '--work-dir', work,
+              '--out', metrics, '--cfg-options', *seg_opts,
+              f"test_evaluator.0.output_dir={osp.join(work, 'test_pred')}"],
+             metrics, f'segmenter_{name}')
+    grid = osp.join(res, 'seg_masks_test.png')
+    step('mask overlays of a few test images',
+         [py, 'tools/analysis_tools/draw_seg_masks.py', '--gt', gt, '--split', 'test',
+          '--column', f"(i) CAM={osp.join(seg, 'cam_test')}",
+          '--column', f"(ii) TeD-Loc={osp.join(seg, 'tedloc_test')}",
+          '--column', f"(iii) seg. on CAM={osp.join(w, 'segmenter_cam', 'test_pred')}",
+          '--column', f"(iii) seg. on TeD-Loc={osp.join(w, 'segmenter_tedloc', 'test_pred')}",
+          '--num', '6', '--out', grid], grid)
+    times = {row: round(sum(step_times.get(t, 0) for t in titles), 1)
+             for row, titles in row_steps.items()}
+    with open(times_file, 'w') as f:
+        json.dump(dict(steps=step_times, rows=times, row_steps=row_steps), f, indent=2)
+    table = write_seg_table(res, seg, times)
+    print('\n' + table)
+    print(f'results: {res}/seg_table.md, seg_table.json, seg_times.json, seg_masks_test.png')
+
+
+def seg_data_options(gt_root: str) -> list:
+    """--cfg-options of the segmenter config: val / test on the exported true masks,
+    classes and palette of the export (the config's own are the stamp benchmark's)."""
+    with open(osp.join(gt_root, 'seg_meta.json')) as f:
+        meta = json.load(f)
+    classes = '(' + ','.join(meta['classes']) + ',)'
+    palette = '[' + ','.join('[{},{},{}]'.format(*c) for c in meta['palette']) + ']'
+    opts = [f'model.decode_head.num_classes={len(meta["classes"])}']
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if loader != 'train_dataloader':
+            opts.append(f'{loader}.dataset.data_root={gt_root}')
+        opts += [f'{loader}.dataset.metainfo.classes={classes}',
+                 f'{loader}.dataset.metainfo.palette={palette}',
+                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}',
+                 f'{loader}.dataset.pipeline.{2 if loader == "train_dataloader" else 3}'
+                 f'.num_classes={len(meta["classes"])}']
+    return opts
+
+
+def write_seg_table(res: str, seg: str, times: dict) -> str:
+    """results/seg_table.{md,json}: the rows of SEG_ROWS on the test split."""
+    def threshold(name):
+        with open(osp.join(seg, name, 'seg_meta.json')) as f:
+            split = json.load(f)['splits']
+        info = split.get('test') or split.get('train')
+        return f"{info['fg_thr']:.2f} ({info['fg_thr_source']})"
+
+    rules = dict(cam_masks=threshold('cam_test'), tedloc_masks=threshold('tedloc_test'),
+                 segmenter_cam='labels @ ' + threshold('cam'),
+                 segmenter_tedloc='labels @ ' + threshold('tedloc'))
+    lines = ['| row | threshold | ' + ' | '.join(c for c, _ in SEG_COLUMNS) + ' | wall s |',
+             '|' + '---|' * (len(SEG_COLUMNS) + 3)]
+    table = {}
+    for row, stem in SEG_ROWS:
+        with open(osp.join(res, f'seg_{stem}_test.json')) as f:
+            metrics = json.load(f)
+        values = {col: metrics.get(key) for col, key in SEG_COLUMNS}
+        table[row] = dict(values, threshold=rules[stem], wall_s=times.get(stem))
+        cells = ['n/a' if v is None else f'{v:.2f}' for v in values.values()]
+        wall = 'n/a' if not times.get(stem) else f'{times[stem]:.0f}'
+        lines.append(f'| {row} | {rules[stem]} | ' + ' | '.join(cells) + f' | {wall} |')
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(res, 'seg_table.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(res, 'seg_table.json'), 'w') as f:
+        json.dump(table, f, indent=2)
+    return text
+
+
 if __name__ == '__main__':
     _args = parse_args()
     _pipeline = Pipeline(_args)
     _pipeline.main()
     if _args.ablations:
         run_ablations(_pipeline)
+    if _args.segmentation:
+        run_segmentation(_pipeline)

@@ -1,5 +1,6 @@
 """Things on disk: images, WSOL metadata, class names, the CAM store, anchor files and
-checkpoints (read without running code from them).
+checkpoints (read without running code from them), label PNGs exported for
+MMSegmentation.
 
 The bottom layer: it imports nothing else of tedloc_mm, and importing this package
 imports none of its modules (names are resolved on first use), so that the evaluator,
@@ -15,6 +16,9 @@ _EXPORTS = {
     'wsol_writer': ('WSOLSplitWriter', 'mask_to_box', 'write_image', 'write_lines'),
     'cam_store': ('CAMStore', 'CAMStoreWriter', 'open_cam_store', 'quantize_cam'),
     'anchor_file': ('load_anchor_file', 'save_anchor_file'),
+    'seg_labels': ('IGNORE_INDEX', 'SegLabelError', 'check_label', 'read_label_png',
+                   'seg_classes', 'voc_palette', 'write_label_png'),
+    'seg_layout': ('SegExportWriter', 'read_seg_meta'),
     'checkpoint': ('CheckpointReadError', 'UnsafeCheckpointError', 'TRUST_ENV',
                    'load_local_checkpoint', 'trusted_checkpoints', 'is_trusted_checkpoint'),
 }

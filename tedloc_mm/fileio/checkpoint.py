@@ -65,6 +65,9 @@ RUNNER_CHECKPOINT_GLOBALS = {
         'the type of those dtypes (torch checks it when the dtype is built): the log '
         'values and eta',
     'numpy.dtypes.Int64DType': "the same, for HistoryBuffer's _count_history",
+    'numpy.dtypes.Float32DType':
+        "the same, for message_hub['runtime_info']['best_score'] of an MMSegmentation "
+        "training with save_best: IoUMetric's values are numpy.float32",
     'numpy._core.multiarray.scalar':
         "message_hub['runtime_info']['eta'], a numpy.float64 (NumPy >= 2 spelling)",
     'numpy.core.multiarray.scalar': 'the same scalar, as NumPy < 2 writes it',
@@ -123,6 +126,7 @@ def _safe_globals_list() -> list:
         'numpy.dtype': np.dtype,
         'numpy.dtypes.Float64DType': type(np.dtype('float64')),
         'numpy.dtypes.Int64DType': type(np.dtype('int64')),
+        'numpy.dtypes.Float32DType': type(np.dtype('float32')),
         'numpy._core.multiarray.scalar': scalar,
         'numpy.core.multiarray.scalar': scalar,
         'builtins.getattr': _restricted_getattr,

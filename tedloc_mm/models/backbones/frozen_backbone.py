@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models.backbones import VisionTransformer
 
@@ -16,7 +17,7 @@ from ..utils.eva_checkpoint import _unwrap
 
 #: ``checkpoint`` value that asks the backbone class for the weights its package ships
 PACKAGED = 'packaged'
-_FUSES = (None, 'concat')
+_FUSES = (None, 'concat', 'tuple')
 
 
 @MODELS.register_module()
@@ -25,8 +26,12 @@ class FrozenBackbone(BaseModule):
 
     The stage(s) are chosen by the backbone's own ``out_indices`` (as in MMPretrain);
     with several stages, ``fuse='concat'`` resizes each map (bilinear) to the finest
-    one and concatenates the channels. A ViT must return feature maps
-    (``out_type='featmap'``).
+    one and concatenates the channels, ``fuse='tuple'`` returns them all as a tuple
+    (MMSegmentation's decode heads pick from it with ``in_index``). A ViT must return
+    feature maps (``out_type='featmap'``).
+
+    The inner backbone is built in the ``'tedloc'`` scope, so a config of another
+    scope (``default_scope='mmseg'``) can name it by its bare name.
 
     With ``frozen=True`` (TeD-Loc's setting) every parameter has
     ``requires_grad=False``, the forward pass runs under ``torch.no_grad()`` and the
@@ -58,7 +63,9 @@ class FrozenBackbone(BaseModule):
             dict.
         strict: the file must hold exactly the backbone's weights (True: a missing
             one would stay random without notice).
-        fuse: None (the backbone must return exactly one map) or ``'concat'``.
+        fuse: None (the backbone must return exactly one map), ``'concat'`` or
+            ``'tuple'`` (every map, in the backbone's order; ``out_stride`` and
+            ``out_channels`` are then tuples, one entry per map).
         out_stride, out_channels: declare them instead of measuring. Default: taken
             from the backbone when it declares them (``out_strides`` /
             ``out_channels`` like :class:`EfficientNetLite`, a ViT's ``patch_size`` /
@@ -73,7 +80,8 @@ class FrozenBackbone(BaseModule):
     Forward:
         (B, 3, H, W) normalised images -> (B, out_channels, H / out_stride,
         W / out_stride) (rounded as the backbone rounds; exact when H and W are
-        multiples of ``out_stride``), or a 1-tuple of it with ``tuple_out``.
+        multiples of ``out_stride``), or a 1-tuple of it with ``tuple_out``; with
+        ``fuse='tuple'`` a tuple of one such map per stage.
     """
 
     #: attribute (and state-dict key: ``backbone.net.*`` in TeD-Loc) of the wrapped backbone
@@ -94,7 +102,13 @@ class FrozenBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if fuse not in _FUSES:
             raise ValueError(f'fuse must be one of {_FUSES}, got {fuse!r}')
-        encoder = backbone if isinstance(backbone, nn.Module) else MODELS.build(backbone)
+        if isinstance(backbone, nn.Module):
+            encoder = backbone
+        else:
+            # our scope whatever the config's default scope: an 'mmseg' config would
+            # otherwise look a bare 'EfficientNetLite' up in MMSegmentation's registry
+            with DefaultScope.overwrite_default_scope('tedloc'):
+                encoder = MODELS.build(backbone)
         self.add_module(self.encoder_name, encoder)
         self.prefix = prefix
         self.strict = strict
@@ -115,8 +129,12 @@ class FrozenBackbone(BaseModule):
                 declared = self.measure_geometry(probe_size)
             out_stride = declared[0] if out_stride is None else out_stride
             out_channels = declared[1] if out_channels is None else out_channels
-        self.out_stride = int(out_stride)
-        self.out_channels = int(out_channels)
+        if fuse == 'tuple':
+            self.out_stride = tuple(int(v) for v in out_stride)
+            self.out_channels = tuple(int(v) for v in out_channels)
+        else:
+            self.out_stride = int(out_stride)
+            self.out_channels = int(out_channels)
 
     @property
     def encoder(self) -> nn.Module:
@@ -124,7 +142,9 @@ class FrozenBackbone(BaseModule):
         return self._modules[self.encoder_name]
 
     # ------------------------------------------------------------------ geometry
-    def _fused(self, strides: List[int], channels: List[int]) -> Tuple[int, int]:
+    def _fused(self, strides: List[int], channels: List[int]) -> tuple:
+        if self.fuse == 'tuple':
+            return tuple(strides), tuple(channels)
         if len(strides) > 1 and self.fuse is None:
             raise ValueError(f'{type(self.encoder).__name__} returns {len(strides)} maps '
                              f'(strides {strides}); select one stage with out_indices or '
@@ -251,10 +271,14 @@ class FrozenBackbone(BaseModule):
                           F.interpolate(m, size=size, mode='bilinear', align_corners=False)
                           for m in maps], dim=1)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        forward = self._forward_tuple if self.fuse == 'tuple' else self._forward
         if self.frozen:
             with torch.no_grad():
-                out = self._forward(x)
+                out = forward(x)
         else:
-            out = self._forward(x)
-        return (out, ) if self.tuple_out else out
+            out = forward(x)
+        return (out, ) if self.tuple_out and self.fuse != 'tuple' else out
+
+    def _forward_tuple(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return tuple(self._maps(self.encoder(x)))
