@@ -15,4 +15,4 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/python tools/run_synthetic_pipeline.py "$@"
 total=$(( $(date +%s) - start ))
 echo "run_demo.sh: ${total} s in all: setup ${setup} s, pipeline $(( total - setup )) s" \
-  "(per step: work_dirs/stamp_demo/results/times.json)"
+  "(per step: results/times.json and cpu_times.json in the work dir, work_dirs/stamp_demo by default)"
