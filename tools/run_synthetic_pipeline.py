@@ -329,6 +329,14 @@ def save_untrained_checkpoint(config, cfg_options, out, seed):
     torch.save(dict(state_dict=runner.model.state_dict(), meta=dict(untrained=True)), out)
 
 
+def write_md_json(out_dir: str, stem: str, text: str, table) -> None:
+    """OUT_DIR/STEM.md (the Markdown table) and OUT_DIR/STEM.json (its values)."""
+    with open(osp.join(out_dir, f'{stem}.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(out_dir, f'{stem}.json'), 'w') as f:
+        json.dump(table, f, indent=2)
+
+
 def write_table(rows: dict, out_dir: str) -> str:
     """Markdown + JSON table of the WSOL metrics of each row (percent)."""
     header = '| method | ' + ' | '.join(c for c, _ in TABLE_COLUMNS) + ' |'
@@ -340,10 +348,7 @@ def write_table(rows: dict, out_dir: str) -> str:
         cells = ['n/a' if v is None else f'{v:.2f}' for v in values.values()]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     text = '\n'.join(lines) + '\n'
-    with open(osp.join(out_dir, 'table.md'), 'w') as f:
-        f.write(text)
-    with open(osp.join(out_dir, 'table.json'), 'w') as f:
-        json.dump(table, f, indent=2)
+    write_md_json(out_dir, 'table', text, table)
     return text
 
 
@@ -437,10 +442,7 @@ def write_ablation_table(metrics: list, out_dir: str) -> str:
         # the map in code style: a bare <z_p, ...> reads as an HTML tag in Markdown
         lines.append(f'| {row} | `{map_name}` | ' + ' | '.join(cells) + f' | {paper} |')
     text = '\n'.join(lines) + '\n'
-    with open(osp.join(out_dir, 'ablations.md'), 'w') as f:
-        f.write(text)
-    with open(osp.join(out_dir, 'ablations.json'), 'w') as f:
-        json.dump(table, f, indent=2)
+    write_md_json(out_dir, 'ablations', text, table)
     return text
 
 
@@ -609,10 +611,7 @@ def write_seg_table(res: str, seg: str, times: dict) -> str:
         wall = 'n/a' if not times.get(stem) else f'{times[stem]:.0f}'
         lines.append(f'| {row} | {rules[stem]} | ' + ' | '.join(cells) + f' | {wall} |')
     text = '\n'.join(lines) + '\n'
-    with open(osp.join(res, 'seg_table.md'), 'w') as f:
-        f.write(text)
-    with open(osp.join(res, 'seg_table.json'), 'w') as f:
-        json.dump(table, f, indent=2)
+    write_md_json(res, 'seg_table', text, table)
     return text
 
 
