@@ -18,6 +18,7 @@ from tedloc_mm.apis import init_localizer
 from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights, strip_frozen_weights
 from tedloc_mm.models.backbones import FrozenBackbone
 from tedloc_mm.registry import MODELS
+from tiny_tedloc import batch  # labels i % K are 0, 1 for both modules' K
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 K, D, SIZE = 3, 16, 64
@@ -62,23 +63,6 @@ def build_tedloc(backbone: dict):
     return model
 
 
-def make_batch(model, n=2, size=SIZE):
-    g = torch.Generator().manual_seed(1)
-    hw = size // model.out_stride
-    samples = []
-    for i in range(n):
-        ds = DataSample(metainfo=dict(img_shape=(size, size), img_id=f'im{i}'))
-        ds.set_gt_label(i % K)
-        plm = torch.full((hw, hw), -1, dtype=torch.long)
-        plm[2:6, 2:6] = 1
-        plm[-3:, -3:] = 0
-        ds.pseudo_label_map = plm
-        samples.append(ds)
-    imgs = [torch.randint(0, 256, (3, size, size), generator=g).to(torch.uint8)
-            for _ in range(n)]
-    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
-
-
 @pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_family_trains_only_the_decoder_and_predicts(family):
     backbone, stride, channels = FAMILIES[family]
@@ -106,7 +90,7 @@ def test_family_trains_only_the_decoder_and_predicts(family):
     assert in_optim == {id(p) for p in model.parameters() if p.requires_grad}
 
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    losses = model(**make_batch(model), mode='loss')
+    losses = model(**batch(model, size=SIZE), mode='loss')
     assert set(losses) == {'loss_kd', 'loss_patch', 'loss_img'}
     assert all(torch.isfinite(v) for v in losses.values())
     wrapper.update_params(sum(losses.values()))
@@ -118,7 +102,7 @@ def test_family_trains_only_the_decoder_and_predicts(family):
 
     model.eval()
     with torch.no_grad():
-        out = model(**make_batch(model, n=1), mode='predict')
+        out = model(**batch(model, n=1, size=SIZE), mode='predict')
     assert out[0].pred_map.shape == (SIZE, SIZE) and torch.isfinite(out[0].pred_map).all()
     assert out[0].pred_score.shape == (K, )
 
@@ -128,7 +112,7 @@ def test_cnn_at_a_size_not_a_multiple_of_its_stride():
     pseudo-label map are both 72 // 4 = 18 wide."""
     model = build_tedloc(FAMILIES['resnet18'][0])
     model.train()
-    losses = model(**make_batch(model, size=72), mode='loss')
+    losses = model(**batch(model, size=72), mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
     model.eval()
     with torch.no_grad():
