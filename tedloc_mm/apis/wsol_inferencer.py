@@ -52,8 +52,7 @@ from .inference_steps import (LocalizationResult, build_inference_pipeline, clas
                         load_image, result_from_sample)
 
 #: what a folder given as input is searched for (recursively, sorted)
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.JPEG',
-                  '.JPG', '.PNG')
+from tedloc_mm.fileio.image_io import IMAGE_SUFFIXES  # noqa: E402
 
 
 class WSOLInferencer(BaseInferencer):

@@ -30,7 +30,9 @@ from typing import Dict, List
 import numpy as np
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-from mmengine.config import DictAction
+from tedloc_mm.model_index import resolve_config
+from tedloc_mm.tool_errors import (CfgOptionsAction, UserError, add_debug_argument,
+                                   run_tool)
 
 from tedloc_mm.evaluation.per_image_results import read_per_image_results
 from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
@@ -47,10 +49,11 @@ def parse_args(argv=None):
     p.add_argument('per_image', help='per_image.jsonl of tools/test.py --analysis-dir')
     p.add_argument('--out-dir', required=True, help='where the folders are written')
     p.add_argument('--topk', type=int, default=8, help='images per folder')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                    help='override config settings (the same as for tools/test.py)')
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='read CHECKPOINT with full unpickling: only for a file you trust')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -202,4 +205,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))
