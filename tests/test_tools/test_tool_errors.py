@@ -229,3 +229,21 @@ def test_model_index_names_are_accepted_as_configs(tiny):
             'gradcam_efficientnet-lite0_stamps.py')
     with pytest.raises(UserError, match='did you mean linear-probe_efficientnet'):
         resolve_config('linear-probe')
+
+
+def test_show_dir_turns_on_the_visualization_hook(tiny):
+    """tools/test.py --show-dir as MMPretrain's test.py: the config's
+    default_hooks.visualization is enabled with the options given."""
+    tool = load_tool('tools/test.py')
+    args = tool.parse_args([tiny['cfg'], 'none', '--show-dir', 'vis_out', '--interval', '3'])
+    cfg = Config.fromfile(tiny['cfg'])
+    assert cfg.default_hooks.visualization.get('enable') is False    # off by default
+    tool.with_show_dir(cfg, args)
+    vis = cfg.default_hooks.visualization
+    assert (vis.enable, vis.out_dir, vis.interval, vis.show, vis.wait_time) == (
+        True, 'vis_out', 3, False, 2)
+    del cfg.default_hooks['visualization']
+    with pytest.raises(UserError, match='default_hooks.visualization'):
+        tool.with_show_dir(cfg, args)
+    proc = run(['tools/test.py', tiny['cfg'], 'none', '--show-dir', 'v', '--interval', '0'])
+    assert proc.returncode == 2 and "--interval: 0 is not >= 1" in proc.stderr
