@@ -11,6 +11,8 @@ import functools
 import os.path as osp
 from typing import Dict
 
+from .tool_errors import UserError
+
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 #: the model index shipped with the package
 MODEL_INDEX = osp.join(PACKAGE_DIR, 'model-index.yml')
@@ -31,20 +33,23 @@ def model_configs() -> Dict[str, str]:
     return out
 
 
+class ConfigNotFoundError(UserError, FileNotFoundError):
+    """Neither a config file nor a model name (a user mistake and a missing file)."""
+
+
 def resolve_config(config: str) -> str:
     """``config`` if it is a file, else the config of the model of that name.
 
     Raises:
-        tedloc_mm.tool_errors.UserError: neither a file nor a model name (the
-            message names the value and says where the names are listed).
+        ConfigNotFoundError: neither a file nor a model name (the message names the
+            value and says where the names are listed).
     """
     if osp.isfile(config):
         return config
     names = model_configs()
     if config in names:
         return names[config]
-    from .tool_errors import UserError
     close = [n for n in names if config.lower() in n.lower()][:3]
     hint = f' (did you mean {", ".join(close)}?)' if close else ''
-    raise UserError(f'config not found: {config} is neither a config file nor a model '
+    raise ConfigNotFoundError(f'config not found: {config} is neither a config file nor a model '
                     f'name of {MODEL_INDEX}{hint}')

@@ -52,6 +52,7 @@ from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.registry import MODELS, VISUALIZERS
 from tedloc_mm.visualization import draw_localization
 from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+from tedloc_mm.model_index import resolve_config
 from tedloc_mm.evaluation.cam_threshold import resolve_cam_threshold
 from .inference_steps import (LocalizationResult, build_inference_pipeline, class_names_of,
                         load_image, result_from_sample)
@@ -64,7 +65,8 @@ class WSOLInferencer(BaseInferencer):
     """Classes, localization map and box of images, from a config and a checkpoint.
 
     Args:
-        model: a config file, a :class:`~mmengine.config.Config`, or a localizer built
+        model: a config file (or a model name of ``model-index.yml``), a
+            :class:`~mmengine.config.Config`, or a localizer built
             by this class / :func:`~tedloc_mm.apis.init_localizer` (it needs
             ``model.cfg``; ``weights`` must then be None).
         weights: a TeD-Loc checkpoint (Runner, plain state dict or lean). None keeps
@@ -118,8 +120,8 @@ class WSOLInferencer(BaseInferencer):
         if isinstance(model, torch.nn.Module):
             self._adopt_model(model, weights, device, show_progress)
             return
-        if isinstance(model, str) and not osp.isfile(model):
-            raise FileNotFoundError(f'config file not found: {model}')
+        if isinstance(model, str):
+            model = resolve_config(model)   # a config file, or a model name of model-index.yml
         if not isinstance(model, (str, Config, ConfigDict)):
             raise TypeError('model must be a config file, a Config or a built localizer, '
                             f'got {type(model).__name__}')
