@@ -22,7 +22,7 @@ import sys
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never reach a hub from this tool
 
 import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imported)
-from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from tedloc_mm.tool_errors import add_debug_argument, run_tool  # noqa: E402
 from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
 from tedloc_mm.fileio.class_names import ClassNamesError  # noqa: E402
 

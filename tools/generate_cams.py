@@ -27,10 +27,9 @@ Examples::
 """
 import argparse
 import os.path as osp
-import sys
 
 import tedloc_mm  # noqa: F401  (compat patches before open_clip / mmpretrain.models)
-from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from tedloc_mm.tool_errors import add_debug_argument, check_device, run_tool  # noqa: E402
 from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS
 
 # the dataset, the models and torch are imported in main(), after the arguments are parsed
@@ -119,6 +118,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_device(args.device)   # a device this machine lacks: one error line
     from tedloc_mm.datasets import WSOLDataset
     from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
                                                     generate_cams, mmpretrain_preprocess,

@@ -17,7 +17,6 @@ byte-identical files.
 import argparse
 import dataclasses
 import os.path as osp
-import sys
 import time
 
 from tedloc_mm.embedded_benchmarks.debian_packages import PackageFetchError, fetch_debian_package

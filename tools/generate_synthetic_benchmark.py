@@ -11,7 +11,6 @@ the same seed and options give byte-identical files.
 """
 import argparse
 import dataclasses
-import sys
 import time
 
 from tedloc_mm.embedded_benchmarks.gliders import SyntheticWSOLConfig, generate_synthetic_wsol

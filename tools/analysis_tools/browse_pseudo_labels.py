@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 import tedloc_mm  # noqa: F401,I100  (import hooks of tedloc_mm.compat, before MMCV)
-from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from tedloc_mm.tool_errors import add_debug_argument, run_tool  # noqa: E402
 from mmengine.config import Config  # noqa: I100
 
 from tedloc_mm.model_index import resolve_config

@@ -20,7 +20,7 @@ import os
 import os.path as osp
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from tedloc_mm.tool_errors import add_debug_argument, check_device, run_tool  # noqa: E402
 from tedloc_mm.tool_errors import CfgOptionsAction
 
 
@@ -78,6 +78,7 @@ def print_table(header, rows):
 
 
 def run(args):
+    check_device(args.device)   # a device this machine lacks: one error line
     _heavy_imports()
     if args.cam_tower is None:
         args.cam_tower = DEFAULT_CAM_TOWER

@@ -52,12 +52,10 @@ import os.path as osp
 import sys
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 from mmengine.utils import ProgressBar
 
-from tedloc_mm.fileio.wsol_metadata import WSOLMetadataError
-from tedloc_mm.evaluation.scoremap_dir import (DATASET_NAMES, ScoremapError,
-                                               evaluate_scoremap_dir)
+from tedloc_mm.evaluation.scoremap_dir import DATASET_NAMES, evaluate_scoremap_dir
+from tedloc_mm.tool_errors import add_debug_argument, run_tool
 
 
 def str2bool(v):

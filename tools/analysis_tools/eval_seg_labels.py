@@ -11,7 +11,6 @@ an ignore band. A segmenter is scored by tools/test.py with its config's IoUMetr
 """
 import argparse
 import json
-import sys
 import time
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)

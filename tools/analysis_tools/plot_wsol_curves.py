@@ -13,7 +13,6 @@ curve when a run evaluated masks; colour = run, line style = IoU.
 import argparse
 import os
 import os.path as osp
-import sys
 
 from tedloc_mm.analysis.wsol_curves import load_curves, plot_wsol_curves
 from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402

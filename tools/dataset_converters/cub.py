@@ -21,7 +21,6 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 from collections import defaultdict
 
 from PIL import Image

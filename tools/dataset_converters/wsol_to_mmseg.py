@@ -38,7 +38,6 @@ outside the class list, ids with two extensions.
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
