@@ -64,8 +64,12 @@ def is_user_error(err: BaseException) -> bool:
 
 
 def one_line(err: BaseException) -> str:
-    """The message of ``err`` on one line (a FileNotFoundError of ``open`` names its file)."""
+    """The message of ``err`` on one line; an error re-raised from a DataLoader worker
+    (its message holds the worker's traceback) gives the worker's last line."""
     msg = str(err)
+    if 'Original Traceback' in msg:
+        last = [part.strip() for part in msg.splitlines() if part.strip()][-1]
+        msg = last.split(': ', 1)[1] if last.startswith(type(err).__name__ + ':') else last
     return ' '.join(part.strip() for part in msg.splitlines() if part.strip()) or \
         type(err).__name__
 

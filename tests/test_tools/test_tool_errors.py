@@ -247,3 +247,26 @@ def test_show_dir_turns_on_the_visualization_hook(tiny):
         tool.with_show_dir(cfg, args)
     proc = run(['tools/test.py', tiny['cfg'], 'none', '--show-dir', 'v', '--interval', '0'])
     assert proc.returncode == 2 and "--interval: 0 is not >= 1" in proc.stderr
+
+
+def test_unreadable_image_through_test_py(tiny, tmp_path):
+    """An image of the test set that cannot be read (0 bytes): one line naming it."""
+    data = str(tmp_path / 'data')
+    generate_synthetic_wsol(data, seed=5, num_classes=3, num_train=0, num_val=1,
+                            num_test=0, image_size=64)
+    img_id = open(osp.join(data, 'metadata/val/image_ids.txt')).readline().strip()
+    open(osp.join(data, img_id), 'wb').close()
+    proc = run(['tools/test.py', tiny['cfg'], tiny['ckpt'], '--work-dir', str(tmp_path / 'w'),
+                '--cfg-options', f'test_dataloader.dataset.data_root={data}'])
+    assert_user_error(proc, 'test.py', 'ImageReadError', osp.join(data, img_id), '0-byte')
+
+
+def test_worker_traceback_folds_to_its_last_line():
+    from tedloc_mm.tool_errors import one_line
+
+    class ImageReadError(OSError):
+        pass
+    err = ImageReadError('Caught ImageReadError in DataLoader worker process 0.\n'
+                         'Original Traceback (most recent call last):\n  File "x.py"\n'
+                         'ImageReadError: cannot read image a.png: 0-byte file')
+    assert one_line(err) == 'cannot read image a.png: 0-byte file'
