@@ -98,3 +98,25 @@ def test_other_settings_are_noted(setup, capsys):
         '--cam_curve_interval', '0.05', '--no_progress'])
     err = capsys.readouterr().err
     assert 'used --cam_curve_interval 0.01; given 0.05' in err
+
+
+def test_galleries_from_saved_maps_evaluated_elsewhere(setup, tmp_path, capsys):
+    """eval_scoremaps.py --plot_dir on the saved maps writes the per-image file;
+    analyze_results.py draws from it and the maps (images from --data-root), no model,
+    and its summary is the run's."""
+    run, res, maps, meta = run_and_evaluate(setup, 224, 0.01, 'gallery')
+    plots = str(tmp_path / 'plots')
+    load_tool('tools/analysis_tools/eval_scoremaps.py').main([
+        '--scoremap_root', maps, '--metadata_root', osp.join(setup['data'], 'metadata'),
+        '--mask_root', setup['data'], '--dataset_name', 'CUB', '--split', 'val',
+        '--predictions', osp.join(maps, 'predictions.txt'), '--no_progress',
+        '--plot_dir', plots])
+    capsys.readouterr()
+    out = load_tool('tools/analysis_tools/analyze_results.py').main([
+        osp.join(plots, 'per_image.jsonl'), '--scoremaps', maps, '--data-root', setup['data'],
+        '--out-dir', str(tmp_path / 'gallery'), '--topk', '2'])
+    assert out['recomputed'] == 0
+    printed = capsys.readouterr().out
+    assert f"MaxBoxAcc (IoU 0.5): {run['MaxBoxAcc']} (" in printed
+    assert f"Top-1 Loc at that threshold: {run['Top1Loc@best_thr']} (" in printed
+    assert osp.isfile(tmp_path / 'gallery' / 'best.png')
