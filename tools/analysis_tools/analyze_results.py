@@ -45,12 +45,17 @@ from tedloc_mm.model_index import resolve_config
 from tedloc_mm.tool_errors import (CfgOptionsAction, UserError, add_debug_argument,
                                    run_tool)
 
-from tedloc_mm.evaluation.per_image_results import read_per_image_results
-from tedloc_mm.evaluation.scoremap_dir import scoremap_path
-from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
+
+# the evaluation package (numba, OpenCV) and the drawing code are imported by the
+# functions that need them, so that --help answers at once
 
 #: the folders, in the order of the galleries
-GROUPS = ('best', 'worst') + FAILURE_KINDS
+
+
+def groups_in_order() -> tuple:
+    """The folders, in the order of the galleries: best, worst, then each failure kind."""
+    from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
+    return ('best', 'worst') + FAILURE_KINDS
 GALLERY_COLUMNS = 4
 
 
@@ -94,6 +99,7 @@ def select_images(lines: List[dict], k: int) -> Dict[str, List[dict]]:
         raise ValueError('no image of the file has GT boxes: nothing to rank by IoU')
     by_iou = sorted(boxed, key=lambda ln: ln['iou'])            # stable: file order on ties
     out = {'best': sorted(boxed, key=lambda ln: -ln['iou'])[:k], 'worst': by_iou[:k]}
+    from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
     for kind in FAILURE_KINDS:
         of_kind = [ln for ln in boxed if ln['kind'] == kind]
         high_first = kind in ('correct', 'wrong_class')
@@ -159,6 +165,7 @@ def summary_lines(header: dict, lines: List[dict]) -> List[str]:
         correct = kinds.count('correct')
         out.append(f'Top-1 Loc at that threshold: {correct * 100.0 / len(kinds)} '
                    f'({correct}/{len(kinds)})')
+        from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
         out.append('kinds: ' + ', '.join(f'{k} {kinds.count(k)}' for k in FAILURE_KINDS))
     cls = [ln['cls_correct'] for ln in lines if ln['cls_correct'] is not None]
     if cls:
@@ -177,6 +184,7 @@ def from_saved_maps(maps_dir: str, chosen: List[dict], data_root) -> Dict[str, d
     from the saved maps and the file's boxes: no model runs."""
     import cv2
 
+    from tedloc_mm.evaluation.scoremap_dir import scoremap_path
     from tedloc_mm.fileio.image_io import read_image
     kept = {}
     for line in chosen:
@@ -265,6 +273,7 @@ def rerun_model(args, wanted) -> tuple:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from tedloc_mm.evaluation.per_image_results import read_per_image_results
     try:
         header, lines = read_per_image_results(args.per_image)
         groups = select_images(lines, args.topk)
@@ -293,7 +302,7 @@ def main(argv=None) -> dict:
         recomputed = len(kept)
     names = header.get('classes')
     selection = {}
-    for group in GROUPS:
+    for group in groups_in_order():
         folder = osp.join(args.out_dir, group)
         os.makedirs(folder, exist_ok=True)
         tiles = []
@@ -323,7 +332,8 @@ def main(argv=None) -> dict:
                   f, indent=2)
     how = (f'maps read from {maps_dir}, no model run' if maps_dir is not None
            else f'{recomputed} image(s) recomputed')
-    print(f'{how}; folders {", ".join(GROUPS)} and galleries written to {args.out_dir}')
+    print(f'{how}; folders {", ".join(groups_in_order())} and galleries written to '
+          f'{args.out_dir}')
     return dict(recomputed=recomputed, groups=selection, scoremaps=maps_dir,
                 summary=summary_lines(header, lines))
 

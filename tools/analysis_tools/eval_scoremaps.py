@@ -52,10 +52,11 @@ import os.path as osp
 import sys
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-from mmengine.utils import ProgressBar
 
-from tedloc_mm.evaluation.scoremap_dir import DATASET_NAMES, evaluate_scoremap_dir
-from tedloc_mm.tool_errors import add_debug_argument, run_tool
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool
+
+# the evaluation package (numba, OpenCV) is imported in main(), so that --help answers
+# at once
 
 
 def str2bool(v):
@@ -77,7 +78,8 @@ def parse_args(argv=None):
                    help='root of the metadata: <root>/<dataset_name>/<split>/')
     p.add_argument('--mask_root', type=str, default='dataset/',
                    help='root of the masks (OpenImages): <root>/OpenImages/<mask path>')
-    p.add_argument('--dataset_name', type=str, required=True, choices=DATASET_NAMES)
+    p.add_argument('--dataset_name', type=str, required=True,
+                   help='CUB, ILSVRC or OpenImages (OpenImages: masks, PxAP is the number)')
     p.add_argument('--split', type=str, required=True, help='val or test (or train)')
     p.add_argument('--cam_curve_interval', type=float, default=0.01,
                    help='CAM threshold step (the thresholds are np.arange(0, 1, step))')
@@ -176,6 +178,12 @@ def note_run_settings(args) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from mmengine.utils import ProgressBar
+
+    from tedloc_mm.evaluation.scoremap_dir import DATASET_NAMES, evaluate_scoremap_dir
+    if args.dataset_name not in DATASET_NAMES:
+        raise UserError(f'--dataset_name {args.dataset_name!r}: expected one of '
+                        f'{", ".join(DATASET_NAMES)}')
     note_run_settings(args)
     print('Loading and evaluating cams.')
     sys.stdout.flush()
