@@ -22,12 +22,11 @@ import sys
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # never reach a hub from this tool
 
 import tedloc_mm  # noqa: E402,F401  (compat workarounds before open_clip is imported)
-from tedloc_mm.clip import (builtin_class_names, encode_class_names, load_text_model,  # noqa: E402
-                            resolve_templates)
-from tedloc_mm.fileio import (ClassNamesError, check_unique_names, read_class_names,  # noqa: E402
-                             save_anchor_file)
-from tedloc_mm.fileio.anchor_file import RANDOM_INIT  # noqa: E402
+from tedloc_mm.tool_errors import add_debug_argument, run_tool  # noqa: E402
 from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS  # noqa: E402
+from tedloc_mm.fileio.class_names import ClassNamesError  # noqa: E402
+
+# the text model (torch, open_clip) is imported in main(), after the arguments are parsed
 
 
 def parse_args(argv=None):
@@ -50,6 +49,7 @@ def parse_args(argv=None):
                    help="a named set (single, ensemble, cub, clip_es, openai_imagenet) or "
                    "templates containing '{}'")
     p.add_argument('--out', required=True, help='anchor file to write (.pth)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -69,6 +69,10 @@ def refuse_identical_prompts(tokenizer, names, templates, source):
 
 def main(argv=None):
     args = parse_args(argv)
+    from tedloc_mm.clip import (builtin_class_names, encode_class_names, load_text_model,
+                                resolve_templates)
+    from tedloc_mm.fileio import check_unique_names, read_class_names, save_anchor_file
+    from tedloc_mm.fileio.anchor_file import RANDOM_INIT
     names = (read_class_names(args.class_file, clean=True) if args.class_file
              else builtin_class_names(args.classes))
     source = args.class_file or f'built-in class list {args.classes!r} (line = class index + 1)'
@@ -92,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -27,14 +27,12 @@ Examples::
 """
 import argparse
 import os.path as osp
-import sys
 
 import tedloc_mm  # noqa: F401  (compat patches before open_clip / mmpretrain.models)
-from tedloc_mm.datasets import WSOLDataset
-from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
-                                                generate_cams, mmpretrain_preprocess,
-                                                parse_shard)
+from tedloc_mm.tool_errors import add_debug_argument, check_device, run_tool  # noqa: E402
 from tedloc_mm.clip.prompts import BUILTIN_CLASS_LISTS
+
+# the dataset, the models and torch are imported in main(), after the arguments are parsed
 
 
 def add_common(p):
@@ -52,9 +50,9 @@ def add_common(p):
     p.add_argument('--input-size', type=int, default=None,
                    help="square network input side (default: the model's own image size, "
                    'else 224)')
-    p.add_argument('--num-workers', type=int, default=default_num_workers(),
-                   help='image-loading worker processes (default min(2, cores - 1): '
-                   f'{default_num_workers()} here; 0 loads in the main process)')
+    p.add_argument('--num-workers', type=int, default=None,
+                   help='image-loading worker processes (default min(2, cores - 1); '
+                   '0 loads in the main process)')
     p.add_argument('--target-layer', nargs='+', default=None,
                    help='dotted module path for Grad-CAM (classifier: several paths '
                    'average their maps)')
@@ -114,11 +112,19 @@ def parse_args(argv=None):
     p.add_argument('--affinity-power', type=int, default=1,
                    help='squarings of the transition matrix (default 1, CLIP-ES\'s)')
     add_common(p)
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    check_device(args.device)   # a device this machine lacks: one error line
+    from tedloc_mm.datasets import WSOLDataset
+    from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
+                                                    generate_cams, mmpretrain_preprocess,
+                                                    parse_shard)
+    if args.num_workers is None:
+        args.num_workers = default_num_workers()
     names_file = args.class_names
     if names_file is None and (args.source == 'classifier' or getattr(args, 'class_list', None)):
         default = osp.join(args.metadata_root or osp.join(args.data_root, 'metadata'),
@@ -174,4 +180,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(run_tool(main))

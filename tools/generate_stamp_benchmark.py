@@ -17,13 +17,13 @@ byte-identical files.
 import argparse
 import dataclasses
 import os.path as osp
-import sys
 import time
 
 from tedloc_mm.embedded_benchmarks.debian_packages import PackageFetchError, fetch_debian_package
 from tedloc_mm.embedded_benchmarks.stamps import (BACKGROUND_PACKAGES, BACKGROUNDS, STAMP_CLASSES,
                                                 STAMP_DIR, STAMP_PACKAGE,
                                                 StampBenchmarkConfig, generate_stamp_benchmark)
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,6 +55,7 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true', help='replace an existing set')
     p.add_argument('--reuse', action='store_true',
                    help='do nothing if the folder already holds this exact set')
+    add_debug_argument(p)
     a = p.parse_args(argv)
     if a.stamp_root and not a.background_root:
         p.error('--stamp-root needs --background-root')
@@ -89,11 +90,12 @@ def main(argv=None):
         counts = generate_stamp_benchmark(a.out, stamp_root, background_root, cfg,
                                           overwrite=a.overwrite, reuse=a.reuse, logger=log)
     except PackageFetchError as e:
-        sys.exit(f'error: {e}\n(the generator needs the Debian packages {STAMP_PACKAGE}, '
-                 f'{", ".join(BACKGROUND_PACKAGES)}; tools/generate_synthetic_benchmark.py '
-                 'is the package-free fallback)')
+        raise UserError(f'{e} (the generator needs the Debian packages {STAMP_PACKAGE}, '
+                        f'{", ".join(BACKGROUND_PACKAGES)}; '
+                        'tools/generate_synthetic_benchmark.py is the package-free '
+                        'fallback)') from e
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError, OSError) as e:
-        sys.exit(f'error: {e}')
+        raise UserError(str(e)) from e
     verb = 'kept existing' if counts['reused'] else 'wrote'
     print(f'{verb} {counts["train"]} / {counts["val"]} / {counts["test"]} '
           f'train / val / test images in {a.out} '
@@ -101,4 +103,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

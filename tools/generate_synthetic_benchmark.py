@@ -11,10 +11,10 @@ the same seed and options give byte-identical files.
 """
 import argparse
 import dataclasses
-import sys
 import time
 
 from tedloc_mm.embedded_benchmarks.gliders import SyntheticWSOLConfig, generate_synthetic_wsol
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -48,6 +48,7 @@ def parse_args(argv=None):
     p.add_argument('--reuse', action='store_true',
                    help='do nothing if the folder already holds this exact set (with '
                    '--overwrite: keep it if identical, else replace it)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -65,7 +66,7 @@ def main(argv=None):
         counts = generate_synthetic_wsol(a.out, cfg, overwrite=a.overwrite, reuse=a.reuse,
                                          logger=lambda m: print(m, flush=True))
     except (ValueError, FileExistsError, RuntimeError) as e:
-        sys.exit(f'error: {e}')
+        raise UserError(str(e)) from e
     verb = 'kept existing' if counts['reused'] else 'wrote'
     print(f'{verb} {counts["train"]} / {counts["val"]} / {counts["test"]} '
           f'train / val / test images in {a.out} '
@@ -73,4 +74,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -13,7 +13,9 @@ the environment variable TEDLOC_TRUST_CHECKPOINTS).
 import argparse
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-from mmengine.config import DictAction
+from tedloc_mm.model_index import resolve_config
+from tedloc_mm.tool_errors import (CfgOptionsAction, UserError, add_debug_argument,
+                                   run_tool)
 
 # torch, MMEngine's Runner and the models are imported by the functions that need them,
 # so that --help answers at once
@@ -21,7 +23,7 @@ from mmengine.config import DictAction
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a tedloc_mm model')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument('config', help='train config file, or a model name of model-index.yml')
     parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
@@ -36,7 +38,7 @@ def parse_args(argv=None):
                         help='scale the learning rate by the actual total batch size '
                         '(processes x train_dataloader.batch_size) over the config\'s '
                         'auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. train_cfg.max_epochs=5')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -46,6 +48,7 @@ def parse_args(argv=None):
                         help='read the --resume / load_from checkpoint with full unpickling '
                         '(weights_only=False): only for a file you trust, as unpickling can '
                         'run code')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -60,11 +63,12 @@ def amp_device_available() -> bool:
 def make_config(args):
     """The Runner config for the parsed command line (errors for bad combinations)."""
     from tedloc_mm.engine.runner_config import build_runner_config
+    args.config = resolve_config(args.config)
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     if args.amp:
         if not amp_device_available():
             # MMEngine would stop with a bare AssertionError while building the Runner
-            raise SystemExit('error: --amp needs a GPU (or NPU / MLU / MUSA device): '
+            raise UserError('--amp needs a GPU (or NPU / MLU / MUSA device): '
                              "MMEngine's AmpOptimWrapper has no CPU mode. Train without "
                              '--amp on the CPU.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -78,7 +82,7 @@ def make_config(args):
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
         if 'base_batch_size' not in cfg.auto_scale_lr:
-            raise SystemExit(f'error: --auto-scale-lr needs auto_scale_lr.base_batch_size '
+            raise UserError(f'--auto-scale-lr needs auto_scale_lr.base_batch_size '
                              f'(the total batch the lr of {args.config} is meant for); '
                              'set it in the config or with --cfg-options '
                              'auto_scale_lr.base_batch_size=N')
@@ -108,4 +112,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -18,28 +18,34 @@ import os.path as osp
 import time
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-import torch
-from mmengine.config import DictAction
-from mmengine.runner import Runner
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from tedloc_mm.model_index import resolve_config
+from tedloc_mm.tool_errors import CfgOptionsAction
 
-from tedloc_mm.engine.linear_probe import extract_pooled_features, fit_linear_probe
-from tedloc_mm.models.backbones import FrozenBackbone
-from tedloc_mm.engine.runner_config import build_runner_config
+# torch, MMEngine's Runner and the models are imported in main(), after the arguments
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config')
     p.add_argument('--work-dir', required=True)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    args.config = resolve_config(args.config)
+    import torch
+    from mmengine.runner import Runner
+
+    from tedloc_mm.engine.linear_probe import extract_pooled_features, fit_linear_probe
+    from tedloc_mm.engine.runner_config import build_runner_config
+    from tedloc_mm.models.backbones import FrozenBackbone
     cfg = build_runner_config(args.config, args.work_dir, args.cfg_options)
     if 'backbone_checkpoint' not in cfg:
-        raise SystemExit(f"{args.config}: set backbone_checkpoint (a file or 'packaged')")
+        raise UserError(f"{args.config}: set backbone_checkpoint (a file or 'packaged')")
     start = time.perf_counter()
     train_loader, val_loader = dict(cfg.train_dataloader), cfg.val_dataloader
     train_loader['sampler'] = dict(type='DefaultSampler', shuffle=False)  # each image once
@@ -75,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -1,15 +1,19 @@
 """The function API: ``init_localizer`` and ``inference_localizer``.
 
     model = init_localizer('configs/tedloc_eva-l_cub.py', 'work_dirs/.../best.pth')
-    results = inference_localizer(model, ['bird.jpg', img_bgr_array])
-    results[0].topk[0]   # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
-    results[0].bbox      # [x0, y0, x1, y1] in the original image's pixels
+    result = inference_localizer(model, 'bird.jpg')      # one image: one result
+    result.topk[0]       # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
+    result.bbox          # [x0, y0, x1, y1] in the original image's pixels
+    result.pred_scores   # float32 (K,): every class's score
+    results = inference_localizer(model, ['bird.jpg', img_bgr_array])   # a list: a list
+
+As MMPretrain's ``inference_model``, one image (a path or an array) gives one result.
 
 Both are thin users of :class:`~tedloc_mm.apis.WSOLInferencer`: ``init_localizer``
 returns its model, ``inference_localizer`` runs it. Coordinates and the result type:
 :mod:`tedloc_mm.apis.inference_steps`.
 """
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union  # noqa: F401
 
 import numpy as np
 import torch
@@ -64,7 +68,8 @@ def inference_localizer(model: torch.nn.Module,
                         images: Union[ImageInput, Sequence[ImageInput]],
                         topk: int = 5,
                         cam_threshold: Union[None, float, str] = None,
-                        batch_size: int = 1) -> List[LocalizationResult]:
+                        batch_size: int = 1
+                        ) -> Union[LocalizationResult, List[LocalizationResult]]:
     """Classes, localization map and box of each image (see the module doc), through
     the model's :class:`~tedloc_mm.apis.WSOLInferencer`.
 
@@ -76,13 +81,15 @@ def inference_localizer(model: torch.nn.Module,
         batch_size: images per forward pass (the results do not depend on it).
 
     Returns:
-        one :class:`LocalizationResult` per image, in order.
+        for one image (a path or an array) its :class:`LocalizationResult`; for a
+        list, one result per image, in order. ``result.pred_scores`` holds the full
+        class-score vector.
     """
     inferencer = getattr(model, '_wsol_inferencer', None)
     if inferencer is None or inferencer.model is not model:
         inferencer = WSOLInferencer(model, show_progress=False)
         model._wsol_inferencer = inferencer
-    if isinstance(images, (str, np.ndarray)):
-        images = [images]
-    return inferencer(list(images), batch_size=batch_size, topk=topk,
-                      cam_threshold=cam_threshold, as_dict=False)
+    single = isinstance(images, (str, np.ndarray))
+    results = inferencer([images] if single else list(images), batch_size=batch_size,
+                         topk=topk, cam_threshold=cam_threshold, as_dict=False)
+    return results[0] if single else results

@@ -1,9 +1,11 @@
 """Run a trained TeD-Loc localizer on images: classes, map and box per image.
 
     model = init_localizer('configs/tedloc_eva-l_cub.py', 'work_dirs/.../best.pth')
-    results = inference_localizer(model, ['bird.jpg', img_bgr_array])
-    results[0].topk[0]   # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
-    results[0].bbox      # [x0, y0, x1, y1] in the original image's pixels
+    result = inference_localizer(model, 'bird.jpg')      # one image: one result
+    result.topk[0]       # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
+    result.bbox          # [x0, y0, x1, y1] in the original image's pixels
+    result.pred_scores   # float32 (K,): every class's score
+    results = inference_localizer(model, ['bird.jpg', img_bgr_array])   # a list: a list
 
 What the steps of :class:`~tedloc_mm.apis.WSOLInferencer` (MMEngine's
 ``BaseInferencer``) are made of: the inference pipeline, the image reader, the result
@@ -151,6 +153,8 @@ class LocalizationResult:
     pred_map: np.ndarray = field(repr=False)
     #: the model's prediction it was made from (input-size map), when kept
     data_sample: Optional[object] = field(default=None, repr=False, compare=False)
+    #: the full class-score vector, float32 (K,) (MMPretrain's ``pred_scores``)
+    pred_scores: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
     def pred_label(self) -> int:
@@ -228,4 +232,5 @@ def result_from_sample(sample, topk: int, cam_threshold: float,
     return LocalizationResult(img_id=str(img_id), img_path=meta.get('img_path'),
                               ori_shape=ori_hw, input_shape=input_hw, topk=top,
                               cam_threshold=float(cam_threshold), bbox=bbox,
-                              bbox_input=bbox_input, pred_map=map_ori.astype(np.float32))
+                              bbox_input=bbox_input, pred_map=map_ori.astype(np.float32),
+                              pred_scores=scores.numpy().astype(np.float32))

@@ -5,6 +5,7 @@
     results[0]['topk'][0]   # {'label': 12, 'name': 'Cardinal', 'score': 0.93}
     results[0]['bbox']      # [x0, y0, x1, y1] float edges in the original image's pixels
     results[0]['pred_map']  # float32 (h, w) in [0, 1] at the original size
+    results[0]['pred_scores']  # float32 (K,): every class's score (MMPretrain's key)
 
 The four MMEngine steps (MMPretrain 1.x's ``ImageClassificationInferencer`` layout):
 
@@ -19,8 +20,11 @@ The four MMEngine steps (MMPretrain 1.x's ``ImageClassificationInferencer`` layo
   :class:`~tedloc_mm.apis.LocalizationResult` (top-k classes, map and box mapped
   back to the original pixels; the coordinate rules are in
   :mod:`tedloc_mm.apis.inference`). ``forward_kwargs``: ``topk``, ``cam_threshold``.
-- ``visualize``: overlays drawn by the registered
-  :class:`~tedloc_mm.visualization.WSOLVisualizer` on the original image.
+- ``visualize``: overlays drawn on the original image with
+  :func:`~tedloc_mm.visualization.draw_localization` (the registered
+  :class:`~tedloc_mm.visualization.WSOLVisualizer`): heat map, box, the top classes and
+  the CAM threshold with its source (e.g. ``CAM threshold 0.35 (checkpoint (last
+  validation))``).
   ``visualize_kwargs``: ``show``, ``wait_time``, ``show_dir``, ``vis_names``,
   ``draw_topk``, ``alpha``, ``return_vis``.
 - ``postprocess``: one JSON-ready dict per image (plus its ``pred_map``), or the
@@ -46,21 +50,23 @@ from tedloc_mm.engine.checkpoint_weights import check_checkpoint_weights
 from tedloc_mm.engine.lean_checkpoint import META_KEY as LEAN_META_KEY
 from tedloc_mm.engine.lean_checkpoint import restore_frozen_weights
 from tedloc_mm.registry import MODELS, VISUALIZERS
+from tedloc_mm.visualization import draw_localization
 from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+from tedloc_mm.model_index import resolve_config
 from tedloc_mm.evaluation.cam_threshold import resolve_cam_threshold
 from .inference_steps import (LocalizationResult, build_inference_pipeline, class_names_of,
                         load_image, result_from_sample)
 
 #: what a folder given as input is searched for (recursively, sorted)
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.JPEG',
-                  '.JPG', '.PNG')
+from tedloc_mm.fileio.image_io import IMAGE_SUFFIXES  # noqa: E402
 
 
 class WSOLInferencer(BaseInferencer):
     """Classes, localization map and box of images, from a config and a checkpoint.
 
     Args:
-        model: a config file, a :class:`~mmengine.config.Config`, or a localizer built
+        model: a config file (or a model name of ``model-index.yml``), a
+            :class:`~mmengine.config.Config`, or a localizer built
             by this class / :func:`~tedloc_mm.apis.init_localizer` (it needs
             ``model.cfg``; ``weights`` must then be None).
         weights: a TeD-Loc checkpoint (Runner, plain state dict or lean). None keeps
@@ -114,8 +120,8 @@ class WSOLInferencer(BaseInferencer):
         if isinstance(model, torch.nn.Module):
             self._adopt_model(model, weights, device, show_progress)
             return
-        if isinstance(model, str) and not osp.isfile(model):
-            raise FileNotFoundError(f'config file not found: {model}')
+        if isinstance(model, str):
+            model = resolve_config(model)   # a config file, or a model name of model-index.yml
         if not isinstance(model, (str, Config, ConfigDict)):
             raise TypeError('model must be a config file, a Config or a built localizer, '
                             f'got {type(model).__name__}')
@@ -254,10 +260,12 @@ class WSOLInferencer(BaseInferencer):
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         if cam_threshold is None:
             thr = getattr(self.model, 'cam_threshold', None)
+            source = getattr(self.model, 'cam_threshold_source', None)
             if thr is None:
-                thr, _ = resolve_cam_threshold(None)
+                thr, source = resolve_cam_threshold(None)
         else:
-            thr, _ = resolve_cam_threshold(cam_threshold)
+            thr, source = resolve_cam_threshold(cam_threshold)
+        self._threshold_source = source or 'given'   # written on the overlays
         return super().__call__(inputs, return_datasamples=return_datasamples,
                                 batch_size=batch_size, topk=topk, cam_threshold=thr,
                                 **kwargs)
@@ -324,9 +332,16 @@ class WSOLInferencer(BaseInferencer):
             out_file = None if show_dir is None else osp.join(show_dir, names[i] + '.png')
             if out_file is not None:
                 os.makedirs(osp.dirname(out_file), exist_ok=True)
-            vis = self.visualizer.add_localization(
-                names[i], rgb, res, topk=draw_topk, alpha=alpha, show=show,
-                wait_time=wait_time, out_file=out_file)
+            texts = [f'{t["name"]}: {t["score"]:.3f}' for t in res.topk[:draw_topk]]
+            texts.append(f'CAM threshold {res.cam_threshold:.2f} '
+                         f'({getattr(self, "_threshold_source", "given")})')
+            vis = draw_localization(self.visualizer, rgb, res.pred_map,
+                                    pred_boxes=None if res.bbox is None else [res.bbox],
+                                    texts=texts, alpha=alpha)
+            if show:
+                self.visualizer.show(vis, win_name=names[i], wait_time=wait_time)
+            if out_file is not None:
+                mmcv.imwrite(mmcv.rgb2bgr(vis), out_file)
             drawn.append(vis if return_vis else None)
         return drawn
 
@@ -345,7 +360,7 @@ class WSOLInferencer(BaseInferencer):
             top = res.topk[0]
             # MMPretrain's ImageClassificationInferencer keys, plus ours
             item.update(pred_class=top['name'], pred_score=top['score'],
-                        pred_map=res.pred_map)
+                        pred_scores=res.pred_scores, pred_map=res.pred_map)
             if visualization is not None and visualization[i] is not None:
                 item['vis'] = visualization[i]
             out.append(item)

@@ -5,7 +5,10 @@ reference's ``evaluation.py``. The reference's conventions, kept exactly:
 
 * Metadata: ``<metadata_root>/<dataset_name>/<split>/`` in the WSOL metadata format
   (read with :func:`tedloc_mm.fileio.wsol_metadata.read_wsol_split`);
-  OpenImages' ``image_sizes.txt`` may be empty (masks need no size).
+  OpenImages' ``image_sizes.txt`` may be empty (masks need no size). Also accepted
+  (:func:`split_metadata_dir`): ``<metadata_root>/<split>/`` (our benchmarks'
+  ``<data_root>/metadata/<split>``) and ``<metadata_root>`` itself holding
+  ``image_ids.txt`` (what the reference's ``evaluation.py`` reads).
 * Score maps: one ``.npy`` per image id at ``<scoremap_root>/<image_id>.npy``, the
   id kept whole (``val/ILSVRC2012_val_00000001.JPEG`` ->
   ``val/ILSVRC2012_val_00000001.JPEG.npy``), as the reference's ``np.save`` writes
@@ -15,7 +18,8 @@ reference's ``evaluation.py``. The reference's conventions, kept exactly:
   resize to 224 and min-max normalisation, the steps of the reference's
   ``inference.py`` before it saves a map.
 * GT boxes: from the original image size to 224 x 224 with ``int`` truncation.
-* Masks (OpenImages): ``<mask_root>/<dataset_name>/<mask_path>``, read as 8-bit
+* Masks: ``<mask_root>/<dataset_name>/<mask_path>`` (or ``<mask_root>/<mask_path>``
+  when there is no ``<dataset_name>`` folder: our benchmarks' data root), read as 8-bit
   grey, nearest-resized to 224 x 224, ``> 0.5``; instance masks OR-ed; the ignore
   region minus the foreground is left out of PxAP.
 
@@ -43,6 +47,19 @@ DATASET_NAMES = ('CUB', 'ILSVRC', 'OpenImages')
 
 class ScoremapError(ValueError):
     """A score map or predictions file is missing or wrong; the message names it."""
+
+
+def split_metadata_dir(metadata_root: str, dataset_name: str, split: str) -> str:
+    """The folder of a split's metadata: ``<root>/<dataset_name>/<split>`` (the
+    reference's layout), else ``<root>/<split>`` (our benchmarks), else ``<root>``
+    when it holds ``image_ids.txt``; the first when none exists (its reader then
+    names the missing file)."""
+    candidates = (osp.join(metadata_root, dataset_name, split),
+                  osp.join(metadata_root, split), metadata_root)
+    for path in candidates:
+        if osp.isfile(osp.join(path, 'image_ids.txt')):
+            return path
+    return candidates[0]
 
 
 def scoremap_path(scoremap_root: str, img_id: str) -> str:
@@ -170,6 +187,22 @@ def read_predictions(path: str, img_ids: Sequence[str], fmt: str = 'auto'
     return out, ignored
 
 
+def _short_topk_lines(path: str, fmt: str) -> bool:
+    """Whether ``path`` is read as top-k lines (see :func:`read_predictions`) and some
+    line names fewer than 5 classes."""
+    counts, all_int = [], True
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            values = [s.strip() for s in line.split(',')[1:]]
+            counts.append(len(values))
+            all_int = all_int and all(v.lstrip('+-').isdigit() for v in values)
+    topk = fmt == 'topk' or (fmt == 'auto' and all_int and max(counts, default=0) <= 5)
+    return topk and min(counts, default=5) < 5
+
+
 def box_accuracies(records: List[dict], num_iou: int, num_thr: int) -> np.ndarray:
     """Box accuracy (percent) per (variant, IoU, CAM threshold), float64 (2, I, T):
     variant 0 = largest contour, 1 = all contours; the reference's
@@ -186,7 +219,7 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
                           multi_contour_eval: bool = False, multi_iou_eval: bool = False,
                           predictions: Optional[str] = None,
                           predictions_format: str = 'auto', resize: bool = False,
-                          workers: int = 1,
+                          workers: int = 1, size: int = RESIZE_LENGTH,
                           analysis_dir: Optional[str] = None,
                           progress: Optional[Callable[[int], None]] = None,
                           on_start: Optional[Callable[[int], None]] = None) -> dict:
@@ -203,7 +236,13 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
         ``curves.json`` there (and, with ``predictions``, the per-class table and
         the failure breakdown, with the names of
         ``<metadata_root>/<dataset_name>/class_names.txt`` when it exists);
-        ``result['analysis']`` lists the files.
+        ``result['analysis']`` lists the files, and the per-image file
+        ``per_image.jsonl`` (:mod:`.per_image_results`, boxes at the MaxBoxAcc
+        threshold) is written there too.
+        ``size``: the side of the maps (the run's evaluation size; the reference: 224).
+        Top-5 metrics are left out (``result['top5_na']``) when the predictions are
+        top-k lines with fewer than 5 classes on some line: Top-5 cannot be known
+        then; score vectors give the top min(5, K) classes, as WSOLMetric does.
     """
     if dataset_name not in DATASET_NAMES:
         raise ValueError(f'dataset_name must be one of {DATASET_NAMES}, got {dataset_name!r}')
@@ -217,31 +256,37 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
     iou_pcts = sorted(set(iou_list) | {50})
     iou_thrs = [t / 100 for t in iou_pcts]      # the reference compares iou >= t / 100
     thresholds = cam_thresholds(cam_curve_interval)
-    split_dir = osp.join(metadata_root, dataset_name, split)
+    split_dir = split_metadata_dir(metadata_root, dataset_name, split)
     infos = read_wsol_split(split_dir, require_sizes=False)
     img_ids = [info['img_id'] for info in infos]
     if not any('ori_gt_bboxes' in i or 'mask_paths' in i for i in infos):
         raise ScoremapError(f'{split_dir}: no localization.txt with boxes or masks')
     top5, ignored = (read_predictions(predictions, img_ids, predictions_format)
                      if predictions else (None, 0))
+    top5_na = top5 is not None and _short_topk_lines(predictions, predictions_format)
     mask_dir = osp.join(mask_root, dataset_name)
-    size = (RESIZE_LENGTH, RESIZE_LENGTH)
+    if not osp.isdir(mask_dir):
+        mask_dir = mask_root
+    side = int(size)
+    size = (side, side)
+    box_thrs = thresholds if analysis_dir is not None else None
 
     def one(i: int) -> dict:
         info = infos[i]
         cam = load_scoremap(scoremap_path(scoremap_root, info['img_id']), info['img_id'],
-                            resize=resize)
+                            resize=resize, size=side)
         boxes = fg = ignore = None
         if 'ori_gt_bboxes' in info:
             boxes = rescale_boxes(info['ori_gt_bboxes'], info['meta_size'], size)
         if 'mask_paths' in info:
-            fg = np.any([load_mask(osp.join(mask_dir, p)) for p in info['mask_paths']], 0)
+            fg = np.any([load_mask(osp.join(mask_dir, p), side)
+                         for p in info['mask_paths']], 0)
             if info.get('ignore_path'):
-                ignore = load_mask(osp.join(mask_dir, info['ignore_path'])) & ~fg
+                ignore = load_mask(osp.join(mask_dir, info['ignore_path']), side) & ~fg
         try:
             record = evaluate_image(cam, boxes, thresholds=thresholds, iou_thrs=iou_thrs,
                                     eval_size=size, gt_mask=fg, ignore_mask=ignore,
-                                    normalize=resize)
+                                    normalize=resize, box_thresholds=box_thrs)
         except ValueError as err:
             raise ScoremapError(f'image {info["img_id"]!r}: {err}') from err
         if top5 is not None:
@@ -256,11 +301,13 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
         on_start(len(infos))
     records = map_in_threads(one, len(infos), workers, progress=progress)
     metrics = summarize_records(records, thresholds, iou_thrs, prefix=None)
+    if top5_na:
+        metrics = {k: v for k, v in metrics.items() if not k.startswith('Top5')}
     result = dict(dataset_name=dataset_name, split=split, num_images=len(records),
                   cam_curve_interval=cam_curve_interval, iou_threshold_list=iou_list,
                   multi_contour_eval=bool(multi_contour_eval),
                   multi_iou_eval=bool(multi_iou_eval), resize_scoremaps=bool(resize),
-                  predictions_ignored=ignored)
+                  predictions_ignored=ignored, eval_size=side, top5_na=bool(top5_na))
     box_recs = [r for r in records if 'hits' in r]
     if box_recs:
         acc = box_accuracies(box_recs, len(iou_thrs), len(thresholds)).max(2)   # (2, I)
@@ -278,8 +325,19 @@ def evaluate_scoremap_dir(scoremap_root: str, metadata_root: str, mask_root: str
     result['metrics'] = metrics
     if analysis_dir is not None:
         # class names for the per-class table, when the metadata has them (ours)
-        names_file = osp.join(metadata_root, dataset_name, 'class_names.txt')
-        names = read_class_names(names_file) if osp.isfile(names_file) else None
+        names_files = [f for f in (osp.join(metadata_root, dataset_name, 'class_names.txt'),
+                                   osp.join(metadata_root, 'class_names.txt'))
+                       if osp.isfile(f)]
+        names = read_class_names(names_files[0]) if names_files else None
         result['analysis'] = write_analysis(analysis_dir, records, thresholds, iou_thrs, 0.5,
                                             class_names=names)
+        if 'best_thr' in metrics:
+            from .per_image_results import per_image_lines, write_per_image_results
+            from .wsol_records import threshold_index
+            thr = metrics['best_thr']
+            path = osp.join(analysis_dir, 'per_image.jsonl')
+            write_per_image_results(path, per_image_lines(
+                records, thresholds, iou_thrs, 0.5, threshold_index(thresholds, thr)),
+                thr, 'best', 0.5, names)
+            result['analysis']['per_image'] = path
     return result

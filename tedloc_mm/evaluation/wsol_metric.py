@@ -8,9 +8,10 @@ from mmengine.logging import MMLogger, print_log
 
 from tedloc_mm.registry import METRICS
 from . import component_tree
-from .box_protocol import cam_thresholds, rescale_boxes
+from .box_protocol import cam_thresholds, prepare_map, rescale_boxes
 from .parallel import map_in_threads
 from .per_image_results import per_image_lines, write_per_image_results
+from .scoremap_writer import PREDICTIONS_FILE, save_scoremap, write_meta, write_predictions
 from .wsol_analysis import write_analysis
 from .wsol_records import PREFIX, evaluate_image, summarize_records, threshold_index
 
@@ -101,6 +102,19 @@ class WSOLMetric(BaseMetric):
             keeps the image id, the top-5 scores, the GT boxes and the largest
             contour's box at every CAM threshold (about 1 KB; the boxes cost about
             3x the evaluation time, see ``evaluate_image``'s ``box_thresholds``).
+        scoremap_dir: also write the maps this metric scores into this folder
+            (``tools/test.py --save-scoremaps``), as
+            :mod:`tedloc_mm.evaluation.scoremap_writer` lays them out: one float32
+            ``<img_id>.npy`` per image (the map resized to the evaluation size and
+            min-max normalised), ``predictions.txt`` (the full score vectors) and
+            ``scoremaps.json`` (evaluation size, CAM threshold step, IoU list, the
+            metrics). ``eval_scoremaps.py`` on the folder with that size and step
+            gives these metrics to the last digit. For that, the metric then scores
+            the float32 map it writes (its float64 values rounded to float32: a
+            pixel within about 6e-8 of a quantisation level can move, so the numbers
+            can differ in the last digits from a run without ``scoremap_dir``); the
+            image ids must be relative paths. PxAP matches when the masks reach the
+            metric at their file's size (eval_scoremaps.py reads the mask files).
         per_image_thr: the CAM threshold of ``per_image.jsonl``'s boxes: ``'best'``
             (this evaluation's ``best_thr``) or a number (e.g. the validation's
             ``best_thr``; only that one box is then kept per image).
@@ -121,6 +135,7 @@ class WSOLMetric(BaseMetric):
                  workers: int = 1,
                  analysis_dir: Optional[str] = None,
                  per_image_thr: Union[str, float] = 'best',
+                 scoremap_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs):
@@ -129,6 +144,8 @@ class WSOLMetric(BaseMetric):
             eval_size = (eval_size, eval_size)
         self.eval_size = None if eval_size is None else tuple(int(s) for s in eval_size)
         self.thresholds = cam_thresholds(cam_curve_interval)
+        self.cam_curve_interval = float(cam_curve_interval)
+        self.scoremap_dir = scoremap_dir
         self.iou_thrs = tuple(float(t) for t in iou_thrs)
         self.loc_iou = float(loc_iou)
         if self.loc_iou not in self.iou_thrs:
@@ -197,6 +214,8 @@ class WSOLMetric(BaseMetric):
             if gt_boxes is None and gt_mask is None and self.no_box == 'error':
                 raise ValueError("no GT box (set WSOLMetric(no_box='skip') to leave "
                                  'such images out of the box metrics)')
+            if self.scoremap_dir is not None:
+                pred_map = self._save_scored_map(pred_map, size, img_id)
             box_thrs = None
             if self.analysis_dir is not None:
                 box_thrs = (self.thresholds if self.per_image_thr == 'best'
@@ -212,6 +231,11 @@ class WSOLMetric(BaseMetric):
             raise ValueError(f'WSOLMetric: image {img_id}: {err}') from err
         if gt_boxes is None and gt_mask is None:
             record['no_box'] = True
+        if self.scoremap_dir is not None:
+            record['img_id'] = str(img_id)
+            record['size'] = tuple(int(s) for s in size)
+            if sample.get('pred_score') is not None:
+                record['scores'] = _as_numpy(sample['pred_score']).astype(np.float32).ravel()
         if record.get('nonfinite') or self.analysis_dir is not None:
             record['img_id'] = str(img_id)   # for the warning (rare) or the analysis
         if self.analysis_dir is not None and sample.get('img_path'):
@@ -236,7 +260,31 @@ class WSOLMetric(BaseMetric):
                                     prefix=None, fixed_thrs=self.fixed_thrs)
         if self.analysis_dir is not None:
             self._write_analysis(results, metrics)
+        if self.scoremap_dir is not None:
+            self._write_scoremap_files(results, metrics)
         return metrics
+
+    def _save_scored_map(self, pred_map: np.ndarray, size: Tuple[int, int], img_id):
+        """Write the protocol's map of ``pred_map`` (resized, normalised, float32) and
+        return what to score: that float32 map (a NaN / inf map: itself, so that it
+        is counted or refused as usual; zeros are written)."""
+        map01, finite = prepare_map(pred_map, size)
+        map32 = map01.astype(np.float32)
+        save_scoremap(self.scoremap_dir, img_id, map32)
+        return map32 if finite else pred_map
+
+    def _write_scoremap_files(self, results: list, metrics: dict) -> None:
+        """``predictions.txt`` and ``scoremaps.json`` next to the maps (class doc)."""
+        with_scores = all('scores' in r for r in results)
+        if with_scores:
+            write_predictions(osp.join(self.scoremap_dir, PREDICTIONS_FILE),
+                              [r['img_id'] for r in results], [r['scores'] for r in results])
+        meta = write_meta(self.scoremap_dir, sizes=[r['size'] for r in results],
+                          interval=self.cam_curve_interval, iou_thrs=self.iou_thrs,
+                          loc_iou=self.loc_iou, num_images=len(results),
+                          metrics=dict(metrics), predictions=with_scores)
+        print_log(f'WSOLMetric: {len(results)} score maps written to {self.scoremap_dir} '
+                  f'(evaluate them as {meta} says)', logger='current')
 
     def _write_analysis(self, results: list, metrics: dict) -> None:
         """The files of ``analysis_dir`` (see the class doc)."""

@@ -9,7 +9,7 @@ which needs the metadata reader only, starts without torch.
 import importlib
 
 _EXPORTS = {
-    'image_io': ('ImageReadError', 'MissingImageError', 'decode_image', 'read_image'),
+    'image_io': ('IMAGE_SUFFIXES', 'ImageReadError', 'MissingImageError', 'decode_image', 'read_image'),
     'wsol_metadata': ('LOCALIZATION_FILES', 'WSOLMetadataError', 'read_wsol_split'),
     'class_names': ('ClassNamesError', 'check_unique_names', 'class_names_from_folders',
                     'clean_class_name', 'read_class_names'),

@@ -69,6 +69,11 @@ _NOT_IMAGE_HINTS = (
 )
 
 
+#: the file names the tools take for images (a folder given as input is searched for them)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.JPEG',
+                  '.JPG', '.PNG')
+
+
 class ImageReadError(OSError):
     """An image file that cannot be read; the message names the file and the cause.
 

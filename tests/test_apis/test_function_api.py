@@ -14,7 +14,7 @@ import tedloc_mm  # noqa: F401
 from tedloc_mm.evaluation import DEFAULT_CAM_THRESHOLD
 from tedloc_mm.apis import (box_to_original, inference_localizer,
                             init_localizer)
-from tedloc_mm.apis.inference_steps import inference_pipeline_cfg
+from tedloc_mm.apis.inference_steps import LocalizationResult, inference_pipeline_cfg
 from tedloc_mm.fileio import save_anchor_file
 from inference_reference import (independent_box_edges, independent_map,  # noqa: F401
                                  rand_image, reference_prediction)
@@ -89,6 +89,25 @@ def test_results_shapes_scores_and_box_inside_original(setup, tmp_path, hw):
         assert res.cam_threshold == 0.3
         json.dumps(res.to_dict())  # JSON-ready
     assert res_file.img_id == path and res_arr.img_id == 'array_1'
+    # the full score vector: the model's softmax over all 3 classes
+    for res in (res_file, res_arr):
+        assert res.pred_scores.dtype == np.float32 and res.pred_scores.shape == (3, )
+        np.testing.assert_allclose(res.pred_scores, ref_score.numpy(), rtol=1e-5)
+
+
+def test_one_image_gives_one_result_a_list_gives_a_list(setup, tmp_path):
+    """As MMPretrain's inference_model: a path or an array -> its result, not a list."""
+    model = init_localizer(setup['cfg'], setup['ckpt'], cam_threshold=0.3)
+    img = rand_image(50, 60, seed=3)
+    path = str(tmp_path / 'one.png')
+    cv2.imwrite(path, img)
+    one = inference_localizer(model, path)
+    arr = inference_localizer(model, img)
+    assert isinstance(one, LocalizationResult) and isinstance(arr, LocalizationResult)
+    listed = inference_localizer(model, [path])
+    assert isinstance(listed, list) and len(listed) == 1
+    assert listed[0].to_dict() == one.to_dict()
+    np.testing.assert_array_equal(listed[0].pred_scores, one.pred_scores)
 
 
 def test_box_to_original_by_hand():
@@ -120,7 +139,7 @@ def test_threshold_precedence(setup, tmp_path):
     assert init_localizer(cfg, ckpt2, cam_threshold=metrics).cam_threshold == 0.37
     # a number beats everything, also per call
     assert init_localizer(cfg, ckpt2, cam_threshold=0.1).cam_threshold == 0.1
-    res = inference_localizer(model, rand_image(64, 64, 0), cam_threshold=0.25)[0]
+    res = inference_localizer(model, rand_image(64, 64, 0), cam_threshold=0.25)
     assert res.cam_threshold == 0.25
 
 

@@ -274,7 +274,8 @@ def test_build_tool_refuses_duplicate_names_naming_both_lines(tmp_path, tiny_cli
         tool.main(['--class-file', str(f), '--model', TINY, '--random-init', '--out', out])
     # a built-in list as upstream ships it (no renames): refused with both lines named
     from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
-    monkeypatch.setattr(tool, 'builtin_class_names',
+    import tedloc_mm.clip.prompts   # the tool imports it from there in main()
+    monkeypatch.setattr(tedloc_mm.clip.prompts, 'builtin_class_names',
                         lambda key: [clean_class_name(n) for n in IMAGENET_CATEGORIES])
     # (the first repeat in label order: the sweater 474 after the corgi 264, ignoring case)
     with pytest.raises(ClassNamesError, match=r"'imagenet'.*:475: class name 'cardigan' is "

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tedloc_mm.tool_errors import UserError
 from tedloc_mm.embedded_benchmarks.gliders import (HEAD_COLOURS, HEAD_SHAPES, MAX_CLASSES,
                                                SyntheticWSOLConfig, class_names,
                                                generate_synthetic_wsol)
@@ -197,11 +198,11 @@ def test_tool_writes_refuses_overwrite_and_reuses(tmp_path, capsys):
     tool.main(args)
     before = _tree(out)
     assert len([k for k in before if k.startswith('images')]) == 6
-    with pytest.raises(SystemExit, match='overwrite'):
+    with pytest.raises(UserError, match='overwrite'):
         tool.main(args)
     tool.main(args + ['--reuse'])
     assert 'kept existing' in capsys.readouterr().out
-    with pytest.raises(SystemExit, match='different config'):
+    with pytest.raises(UserError, match='different config'):
         tool.main(args[:-1] + ['4', '--reuse'])
     tool.main(args + ['--overwrite'])
     assert _tree(out) == before

@@ -18,6 +18,7 @@ from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
 from tedloc_mm.engine import LeanCheckpointHook, restore_frozen_weights
 from tedloc_mm.registry import MODELS
 from tedloc_mm.fileio import save_anchor_file
+from tedloc_mm.tool_errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -157,12 +158,12 @@ def test_converter_shrinks_a_full_checkpoint(setup, tmp_path):
     converted = CheckpointLoader.load_checkpoint(out, map_location='cpu')
     assert set(converted['state_dict']) == set(setup['lean']['state_dict'])
     assert converted['meta']['lean_checkpoint'] == setup['lean']['meta']['lean_checkpoint']
-    with pytest.raises(ValueError, match='already a lean checkpoint'):
+    with pytest.raises(UserError, match='already a lean checkpoint'):
         convert([cfg_file, out, str(tmp_path / 'again.pth')])
     # a backbone that is not the configured file's is refused
     other = copy.deepcopy(setup['full'])
     key = next(k for k in other['state_dict'] if k.startswith('backbone.'))
     other['state_dict'][key] = other['state_dict'][key] + 1
     torch.save(other, str(tmp_path / 'other.pth'))
-    with pytest.raises(ValueError, match='differs from'):
+    with pytest.raises(UserError, match='differs from'):
         convert([cfg_file, str(tmp_path / 'other.pth'), str(tmp_path / 'x.pth')])

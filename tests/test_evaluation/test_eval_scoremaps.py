@@ -13,6 +13,7 @@ import pytest
 
 from tedloc_mm.evaluation import evaluate_maps, rescale_boxes
 from tedloc_mm.evaluation.scoremap_dir import ScoremapError, load_mask
+from tedloc_mm.evaluation.per_image_results import read_per_image_results
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_scoremaps.py')
@@ -139,13 +140,16 @@ def test_cub_hand_made_numbers(tmp_path, capsys):
     # all contours: D joins at every IoU
     assert [m['MaxBoxAccV2@0.3'], m['MaxBoxAccV2@0.5'], m['MaxBoxAccV2@0.7']] == [80.0, 60.0, 60.0]
     assert m['MaxBoxAccV2'] == pytest.approx(200 / 3)
-    # Top-1 Loc: E only (D's class is right but its V1 box misses); Top-5 Loc: A, E
-    assert (m['Top1Loc'], m['Top5Loc']) == (20.0, 40.0)
-    assert (m['Top1Cls'], m['Top5Cls']) == (60.0, 80.0)
+    # Top-1 Loc: E only (D's class is right but its V1 box misses)
+    assert (m['Top1Loc'], m['Top1Cls']) == (20.0, 60.0)
+    # A, B and D carry fewer than 5 classes: Top-5 is not known (not Top-1 repeated)
+    assert 'Top5Loc' not in m and 'Top5Cls' not in m and res['top5_na']
     # the reference's printed number: MaxBoxAcc at IoU 50 without the multi flags
     assert res['localization'] == 40.0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'Loading and evaluating cams.'
+    assert 'Top-5 Loc: n/a (some prediction lines carry fewer than 5 classes)' in out
+    assert 'Top-5 Cls: n/a (some prediction lines carry fewer than 5 classes)' in out
     assert out[-1] == 'localization: 40.0'
     # V2 as the reference reports it; the same maps, so the same numbers
     v2 = run(tmp_path, 'CUB', '--multi_contour_eval', '--multi_iou_eval')
@@ -423,16 +427,17 @@ def test_cli_prints_and_writes_json(tmp_path, capsys):
 
 
 #: what the tool printed for build_cub_hand + TOPK_LINES before --plot_dir existed
-#: (the same command on the commit before it)
+#: (the same command on the commit before it), but Top-5 n/a: the lines of A, B and D
+#: carry fewer than 5 classes (it printed Top-5 Loc 40.0, Top-5 Cls 80.0 from them)
 HAND_STDOUT = '''Loading and evaluating cams.
 MaxBoxAcc (largest contour, IoU 50): 40.0 at CAM threshold 0
 MaxBoxAcc per IoU: 30: 60.0, 50: 40.0, 70: 40.0
 MaxBoxAccV2 (all contours, mean over IoU): 66.66666666666667
 MaxBoxAccV2 per IoU: 30: 80.0, 50: 60.0, 70: 60.0
 Top-1 Loc: 20.0 (at the MaxBoxAcc threshold: 20.0)
-Top-5 Loc: 40.0 (at the MaxBoxAcc threshold: 40.0)
+Top-5 Loc: n/a (some prediction lines carry fewer than 5 classes)
 Top-1 Cls: 60.0
-Top-5 Cls: 80.0
+Top-5 Cls: n/a (some prediction lines carry fewer than 5 classes)
 localization: 40.0
 '''
 
@@ -463,3 +468,11 @@ def test_plot_dir_writes_curves_and_tables_and_leaves_stdout_alone(tmp_path, cap
     rows = (plots / 'per_class.csv').read_text().splitlines()
     assert rows[-1].startswith('-1,all,5,40.0,20.0,60.0')
     assert cv2.imread(str(plots / 'curves.png')) is not None
+    # the per-image file of the same run: each image's kind and box at threshold 0
+    header, lines = read_per_image_results(str(plots / 'per_image.jsonl'))
+    assert header['cam_threshold'] == 0.0 and header['num_images'] == 5
+    assert {ln['img_id']: ln['kind'] for ln in lines} == {
+        '001.a/A.jpg': 'wrong_class', '001.a/B.jpg': 'wrong_box', '002.b/C.jpg': 'both_wrong',
+        '002.b/D.jpg': 'wrong_box', '003.c/E.jpg': 'correct'}
+    a = next(ln for ln in lines if ln['img_id'] == '001.a/A.jpg')
+    assert a['pred_box'] == [20, 20, 120, 120] and a['gt_boxes'] == [[20, 20, 119, 119]]

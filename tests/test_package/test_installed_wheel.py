@@ -29,6 +29,9 @@ cfg = Config.fromfile(mine)
 out['inherited'] = dict(head=cfg.model.head.type, classes=cfg.model.head.num_classes,
                         batch=cfg.train_dataloader.batch_size,
                         sampler=cfg.train_dataloader.dataset.pipeline[-2]['type'])
+from tedloc_mm.model_index import resolve_config
+out['model_name'] = os.path.relpath(resolve_config('tedloc_efficientnet-lite0_stamps'),
+                                    os.path.dirname(tedloc_mm.__file__))
 print(json.dumps(out))
 """
 
@@ -52,6 +55,8 @@ def test_wheel_installs_configs_that_load_and_can_be_inherited(tmp_path):
     # configs two folders deep, and every metafile
     assert 'tedloc_mm/configs/demo/ablations/tedloc_efficientnet-lite0_lkd_stamps.py' in names
     assert 'tedloc_mm/configs/ablations/metafile.yml' in names
+    # the model index ships too: its names work where a config path does
+    assert 'tedloc_mm/model-index.yml' in names
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target',
                     str(target), str(wheel)], check=True, capture_output=True, timeout=600)
     # the installed copy first on the path, the checkout nowhere on it: run from another
@@ -66,3 +71,4 @@ def test_wheel_installs_configs_that_load_and_can_be_inherited(tmp_path):
     assert out['installed'] == dict(scope='tedloc', head='PatchMILHead', classes=200, batch=16)
     assert out['inherited'] == dict(head='PatchMILHead', classes=7, batch=4,
                                     sampler='PseudoLabelSampler')
+    assert out['model_name'] == 'configs/demo/tedloc_efficientnet-lite0_stamps.py'

@@ -9,8 +9,8 @@ PACKAGE = osp.join(ROOT, 'tedloc_mm')
 
 #: from the bottom up; a module may import its own subpackage and those on lower levels
 LEVELS = (
-    ('version', 'fileio'),
-    ('compat', 'structures'),
+    ('version', 'fileio', 'tool_errors'),
+    ('compat', 'structures', 'model_index'),
     ('registry', ),
     ('evaluation', ),
     ('datasets', 'embedded_benchmarks'),

@@ -59,3 +59,32 @@ def test_the_metric_class_is_still_importable_from_evaluation():
                           "print(METRICS.get('WSOLMetric') is WSOLMetric)"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == 'True', out.stderr[-2000:]
+
+
+TOOL_PROBE = r"""
+import json, runpy, sys
+sys.argv = [sys.argv[1], '--help']
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in %r if m in sys.modules)))
+""" % (HEAVY, )
+
+
+def test_every_tools_help_imports_no_heavy_library():
+    """Each tool parses its arguments before importing torch / OpenMMLab models, so that
+    --help (and a refused option value) answers at once (times: benchmarks/startup_time.py)."""
+    import glob
+    tools = sorted(glob.glob(osp.join(ROOT, 'tools', '*.py'))
+                   + glob.glob(osp.join(ROOT, 'tools', '*', '*.py')))
+    heavy = {}
+    for tool in tools:
+        proc = subprocess.run([sys.executable, '-c', TOOL_PROBE, tool], capture_output=True,
+                              text=True, cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, (tool, proc.stderr[-3000:])
+        assert 'usage:' in proc.stdout, tool
+        found = json.loads(proc.stdout.strip().splitlines()[-1])
+        if found:
+            heavy[osp.relpath(tool, ROOT)] = found
+    assert heavy == {}

@@ -3,6 +3,7 @@ chosen images only) and plot_wsol_curves.py (several runs), on a tiny TeD-Loc.""
 import glob
 import importlib.util
 import json
+import os
 import os.path as osp
 
 import cv2
@@ -16,6 +17,7 @@ from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
 from tedloc_mm.evaluation.per_image_results import read_per_image_results
 from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
 from tedloc_mm.fileio import save_anchor_file
+from tedloc_mm.tool_errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -47,9 +49,11 @@ def tested(tmp_path_factory):
     cfg_file = str(d / 'cfg.py')
     cfg.dump(cfg_file)
     out_dir = str(d / 'analysis')
+    maps = str(d / 'maps')
     metrics = load_tool('tools/test.py').main(
-        [cfg_file, 'none', '--work-dir', str(d / 'work'), '--analysis-dir', out_dir])
-    return dict(dir=d, cfg=cfg_file, out=out_dir, metrics=metrics)
+        [cfg_file, 'none', '--work-dir', str(d / 'work'), '--analysis-dir', out_dir,
+         '--save-scoremaps', maps])
+    return dict(dir=d, cfg=cfg_file, out=out_dir, metrics=metrics, maps=maps)
 
 
 def test_test_py_writes_the_analysis_files(tested):
@@ -116,9 +120,47 @@ def test_analyze_results_refuses_ids_outside_the_test_set(tested, tmp_path):
     text = open(per_image).read().replace('"img_id":"', '"img_id":"elsewhere/')
     bad = tmp_path / 'per_image.jsonl'
     bad.write_text(text)
-    with pytest.raises(ValueError, match='not in the config\'s test set'):
+    with pytest.raises(UserError, match='not in the config\'s test set'):
         load_tool('tools/analysis_tools/analyze_results.py').main(
             [tested['cfg'], 'none', str(bad), '--out-dir', str(tmp_path / 'g')])
+
+
+def test_analyze_results_from_saved_maps_runs_no_model(tested, tmp_path, capsys):
+    """With the run's saved maps the tool draws without the model, and its summary
+    gives the run's numbers to the last digit."""
+    per_image = osp.join(tested['out'], 'per_image.jsonl')
+    _, lines = read_per_image_results(per_image)
+    tool = load_tool('tools/analysis_tools/analyze_results.py')
+    result = tool.main([per_image, '--scoremaps', tested['maps'], '--out-dir',
+                        str(tmp_path), '--topk', '2'])
+    assert result['recomputed'] == 0 and result['scoremaps'] == tested['maps']
+    m = tested['metrics']
+    out = capsys.readouterr().out
+    assert f"MaxBoxAcc (IoU 0.5): {m['wsol/MaxBoxAcc']} (" in out
+    assert f"Top-1 Loc at that threshold: {m['wsol/Top1Loc@best_thr']} (" in out
+    assert f"Top-1 Cls: {m['wsol/Top1Cls']} (" in out
+    assert f"CAM threshold {m['wsol/best_thr']:g} (the run's best)" in out
+    assert 'System environment' not in out
+    # the same selection as with the model; drawn at the evaluation size (64 here)
+    again = tool.main([tested['cfg'], 'none', per_image, '--out-dir', str(tmp_path / 'm'),
+                       '--topk', '2'])
+    assert again['groups'] == result['groups'] and again['recomputed'] > 0
+    for group, sel in result['groups'].items():
+        files = sorted(glob.glob(str(tmp_path / group / '*.png')))
+        assert len(files) == len(sel)
+        assert all(cv2.imread(f).shape[0] == 64 for f in files)
+    # a map of the chosen images is missing: named
+    chosen = result['groups']['best'][0]['img_id']
+    os.remove(osp.join(tested['maps'], chosen + '.npy'))
+    try:
+        with pytest.raises(FileNotFoundError, match=chosen):
+            tool.main([per_image, '--scoremaps', tested['maps'], '--out-dir',
+                       str(tmp_path / 'x'), '--topk', '2'])
+    finally:
+        np.save(osp.join(tested['maps'], chosen + '.npy'), np.zeros((64, 64), np.float32))
+    # neither maps nor a config: refused with what to give
+    with pytest.raises(UserError, match='give CONFIG CHECKPOINT PER_IMAGE_FILE'):
+        tool.main([per_image, '--out-dir', str(tmp_path / 'y')])
 
 
 def test_plot_several_runs_on_one_figure(tested, tmp_path):

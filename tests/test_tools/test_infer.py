@@ -155,3 +155,30 @@ def test_predicted_box_edges_matches_protocol():
     # as inclusive pixels (its IoU adds 1): edges [8, 21) x [5, 11)
     np.testing.assert_array_equal(predicted_box_edges(m, 0.5), [[8, 5, 21, 11]])
     assert predicted_box_edges(np.ones((8, 8)), 0.5) is None
+
+
+def test_overlay_states_the_cam_threshold_and_its_source(tiny, tmp_path, monkeypatch):
+    """The strip beside each overlay ends with the CAM threshold and where it came from;
+    the overlays keep the image's stem (no doubled suffix); --out-dir defaults to
+    outputs/ as in MMDetection's demo."""
+    import tedloc_mm.apis.wsol_inferencer as inferencer_module
+    d, cfg_file, ckpt = tiny
+    drawn = []
+    real = inferencer_module.draw_localization
+
+    def spy(visualizer, image, map01=None, pred_boxes=None, gt_boxes=None, texts=(),
+            alpha=0.5):
+        drawn.append(list(texts))
+        return real(visualizer, image, map01, pred_boxes, gt_boxes, texts, alpha)
+    monkeypatch.setattr(inferencer_module, 'draw_localization', spy)
+    img = str(tmp_path / 'x.jpg')
+    cv2.imwrite(img, np.random.default_rng(1).integers(0, 256, (48, 48, 3)).astype(np.uint8))
+    tool = load_tool()
+    tool.main([cfg_file, ckpt, img, '--out-dir', str(tmp_path / 'o'), '--cam-threshold',
+               '0.6', '--topk', '2'])
+    assert drawn[-1][-1] == 'CAM threshold 0.60 (given)'
+    assert len(drawn[-1]) == 3          # the top-2 classes, then the threshold
+    assert sorted(p.name for p in (tmp_path / 'o' / 'vis').iterdir()) == ['x.png']
+    tool.main([cfg_file, ckpt, img, '--out-dir', str(tmp_path / 'o2')])
+    assert drawn[-1][-1] == 'CAM threshold 0.50 (default (no validation threshold given))'
+    assert tool.parse_args([cfg_file, ckpt, img]).out_dir == 'outputs'

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 import torch
+from tedloc_mm.tool_errors import UserError
 from tiny_classifier_runs import CONFIG, _data_opts, _make_folder_dataset, _state  # noqa: F401
 
 
@@ -133,7 +134,7 @@ def test_resume_options_set_the_runner_config():
 def test_amp_without_an_accelerator_is_a_clear_error():
     tool = _train_tool()
     assert tool.amp_device_available() is False
-    with pytest.raises(SystemExit, match=r'--amp needs a GPU .*Train without --amp'):
+    with pytest.raises(UserError, match=r'--amp needs a GPU .*Train without --amp'):
         _config(tool, '--amp')
 
 
@@ -146,7 +147,7 @@ def test_amp_with_a_gpu_selects_mmengine_amp_wrapper():
 
 def test_auto_scale_lr_needs_a_base_batch_size():
     tool = _train_tool()
-    with pytest.raises(SystemExit, match='auto_scale_lr.base_batch_size'):
+    with pytest.raises(UserError, match='auto_scale_lr.base_batch_size'):
         _config(tool, '--auto-scale-lr')
     cfg = _config(tool, '--auto-scale-lr', '--cfg-options', 'auto_scale_lr.base_batch_size=8')
     assert cfg.auto_scale_lr == dict(base_batch_size=8, enable=True)

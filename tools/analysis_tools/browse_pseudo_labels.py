@@ -30,14 +30,25 @@ import cv2
 import numpy as np
 
 import tedloc_mm  # noqa: F401,I100  (import hooks of tedloc_mm.compat, before MMCV)
-import mmcv  # noqa: I100
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import set_random_seed
+from tedloc_mm.tool_errors import add_debug_argument, run_tool  # noqa: E402
+from mmengine.config import Config  # noqa: I100
 
-from tedloc_mm.engine.runner_config import resolve_pseudo_label_stride
-from tedloc_mm.registry import DATASETS
-from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG
+from tedloc_mm.model_index import resolve_config
+from tedloc_mm.tool_errors import CfgOptionsAction
+
+
+def _heavy_imports():
+    """MMCV, torch and the pipeline, imported after the arguments are parsed (so that
+    --help answers at once), as module globals for the functions below."""
+    global mmcv, init_default_scope, set_random_seed, resolve_pseudo_label_stride
+    global DATASETS, PSEUDO_BG, PSEUDO_FG
+    import mmcv
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import set_random_seed
+
+    from tedloc_mm.engine.runner_config import resolve_pseudo_label_stride
+    from tedloc_mm.registry import DATASETS
+    from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG
 
 SAMPLER = 'PseudoLabelSampler'
 PACKERS = ('PackWSOLInputs', 'PackInputs')
@@ -66,8 +77,9 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true', help='show each picture')
     parser.add_argument('--show-interval', type=float, default=0,
                         help='seconds per picture with --show (0: wait for a key)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, key=value')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.output_dir is None and not args.show:
         parser.error('give --output-dir or --show')
@@ -198,7 +210,8 @@ def main(argv=None):
     """Write (or show) the pictures; returns a list of dicts (``index``, ``img_id``,
     ``file``, ``results``: the pipeline's output drawn, ``layout``)."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(resolve_config(args.config))
+    _heavy_imports()
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     resolve_pseudo_label_stride(cfg)  # the sampler's grid is the decoder's
@@ -231,4 +244,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

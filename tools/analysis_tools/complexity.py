@@ -20,13 +20,24 @@ import os
 import os.path as osp
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
-import torch
-from mmengine.config import Config, DictAction
+from tedloc_mm.tool_errors import add_debug_argument, check_device, run_tool  # noqa: E402
+from tedloc_mm.tool_errors import CfgOptionsAction
 
-from tedloc_mm.analysis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor,
-                                       TeDLocPredictPath, build_random_localizer,
-                                       count_flops, human, load_cam_tower, make_paths,
-                                       measure_latency, parameter_rows)
+
+def _heavy_imports():
+    """torch, MMEngine and the measuring code, imported after the arguments are parsed
+    (so that --help answers at once), as module globals for the functions below."""
+    global torch, Config, DEFAULT_CAM_TOWER, GradCAMPath, fwd_bwd_factor, TeDLocPredictPath
+    global build_random_localizer, count_flops, human, load_cam_tower, make_paths
+    global measure_latency, parameter_rows
+    import torch
+    from mmengine.config import Config
+
+    from tedloc_mm.analysis.complexity import (DEFAULT_CAM_TOWER, GradCAMPath,
+                                               TeDLocPredictPath, build_random_localizer,
+                                               count_flops, fwd_bwd_factor, human,
+                                               load_cam_tower, make_paths, measure_latency,
+                                               parameter_rows)
 
 
 def parse_args(argv=None):
@@ -38,13 +49,15 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=2, help='untimed runs per path first')
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=2, help='torch.set_num_threads (CPU)')
-    p.add_argument('--cam-tower', default=DEFAULT_CAM_TOWER,
+    p.add_argument('--cam-tower', default=None,
                    help='open_clip architecture or JSON model config of the Grad-CAM '
-                        'image tower; "none" skips the Grad-CAM row')
+                        'image tower; "none" skips the Grad-CAM row (default: ViT-L-14, '
+                        'tedloc_mm.analysis.complexity.DEFAULT_CAM_TOWER)')
     p.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
     p.add_argument('--depth', type=int, default=2, help='module depth of the parameter table')
     p.add_argument('--out', help='also write everything to this JSON file')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -65,6 +78,10 @@ def print_table(header, rows):
 
 
 def run(args):
+    check_device(args.device)   # a device this machine lacks: one error line
+    _heavy_imports()
+    if args.cam_tower is None:
+        args.cam_tower = DEFAULT_CAM_TOWER
     if args.device == 'cpu' and args.threads:
         torch.set_num_threads(args.threads)
     if not osp.isfile(args.config):
@@ -158,4 +175,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

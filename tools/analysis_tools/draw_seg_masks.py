@@ -14,6 +14,7 @@ import argparse
 import os.path as osp
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def main(argv=None):
@@ -25,12 +26,13 @@ def main(argv=None):
     p.add_argument('--ids', nargs='+', default=None, help='image ids of the rows instead')
     p.add_argument('--cell', type=int, default=224, help='cell side in pixels')
     p.add_argument('--out', required=True, help='PNG file')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     from tedloc_mm.fileio.seg_layout import read_seg_meta
     from tedloc_mm.visualization.seg_mask_grid import draw_mask_grid
     meta = read_seg_meta(args.gt)
     if args.split not in meta['splits']:
-        raise SystemExit(f'error: {args.gt} has no split {args.split!r}')
+        raise UserError(f'{args.gt} has no split {args.split!r}')
     ids = args.ids or list(meta['splits'][args.split]['images'])
     if not args.ids:
         step = max(1, len(ids) // args.num)
@@ -38,16 +40,16 @@ def main(argv=None):
     columns = [('image', None), ('true mask', args.gt)]
     for spec in args.column:
         if '=' not in spec:
-            raise SystemExit(f'error: --column {spec!r} is not TITLE=FOLDER')
+            raise UserError(f'--column {spec!r} is not TITLE=FOLDER')
         columns.append(tuple(spec.split('=', 1)))
     paths = [osp.join(args.gt, 'img_dir', img_id) for img_id in ids]
     try:
         size = draw_mask_grid(paths, ids, columns, meta['classes'], meta['palette'],
                               args.out, cell=args.cell)
     except FileNotFoundError as err:
-        raise SystemExit(f'error: {err}')
+        raise UserError(str(err)) from err
     print(f'{args.out}: {len(ids)} images x {len(columns)} columns, {size[0]} x {size[1]} px')
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -11,10 +11,10 @@ an ignore band. A segmenter is scored by tools/test.py with its config's IoUMetr
 """
 import argparse
 import json
-import sys
 import time
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def main(argv=None):
@@ -23,6 +23,7 @@ def main(argv=None):
     p.add_argument('--gt', required=True, help='export folder of the true masks')
     p.add_argument('--split', default='test')
     p.add_argument('--out', default=None, help='write the metrics as JSON')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     from tedloc_mm.evaluation.seg_metric import evaluate_seg_export
     from tedloc_mm.fileio.seg_labels import SegLabelError
@@ -30,7 +31,7 @@ def main(argv=None):
     try:
         metrics = evaluate_seg_export(args.pred, args.gt, args.split)
     except (SegLabelError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+        raise UserError(str(err)) from err
     print(json.dumps(metrics), f'({time.perf_counter() - start:.1f} s)')
     if args.out:
         with open(args.out, 'w') as f:
@@ -38,4 +39,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -13,9 +13,9 @@ curve when a run evaluated masks; colour = run, line style = IoU.
 import argparse
 import os
 import os.path as osp
-import sys
 
 from tedloc_mm.analysis.wsol_curves import load_curves, plot_wsol_curves
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -25,6 +25,7 @@ def parse_args(argv=None):
     p.add_argument('--legend', nargs='+', default=None,
                    help='one name per run (default: the folder name of each file)')
     p.add_argument('--title', default=None, help='figure title')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -36,21 +37,20 @@ def main(argv=None) -> str:
             raise FileNotFoundError(f'curves file not found: {path}')
     names = args.legend or [osp.basename(osp.dirname(osp.abspath(p))) for p in paths]
     if len(names) != len(paths):
-        raise ValueError(f'--legend has {len(names)} names for {len(paths)} runs')
+        raise UserError(f'--legend has {len(names)} names for {len(paths)} runs')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    plot_wsol_curves(list(zip(names, load_curves(paths))), args.out, title=args.title)
+    try:
+        curves = load_curves(paths)
+    except ValueError as err:    # not a curves.json of tools/test.py / eval_scoremaps.py
+        raise UserError(str(err)) from err
+    plot_wsol_curves(list(zip(names, curves)), args.out, title=args.title)
     print(f'curves of {len(paths)} run(s) written to {args.out}')
     return args.out
 
 
 def cli(argv=None) -> int:
-    try:
-        main(argv)
-    except (FileNotFoundError, ValueError) as err:
-        print(f'plot_wsol_curves.py: error: {err}', file=sys.stderr)
-        return 2
-    return 0
+    return run_tool(main, argv, 'plot_wsol_curves.py')
 
 
 if __name__ == '__main__':
-    raise SystemExit(cli())
+    raise SystemExit(run_tool(main))

@@ -21,13 +21,13 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 from collections import defaultdict
 
 from PIL import Image
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
-class CUBFormatError(ValueError):
+class CUBFormatError(UserError, ValueError):
     """A file of the CUB release is wrong; the message names the file and line."""
 
 
@@ -137,6 +137,7 @@ def main(argv=None):
                         help='metadata directory (default: CUB_ROOT/metadata)')
     parser.add_argument('--val-per-class', type=int, default=0,
                         help='move N train images per class to a val split (default 0)')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     out = args.out or osp.join(args.cub_root, 'metadata')
     counts = convert_cub(args.cub_root, out, args.val_per_class)
@@ -144,4 +145,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(run_tool(main))

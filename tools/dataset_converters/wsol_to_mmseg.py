@@ -38,10 +38,10 @@ outside the class list, ids with two extensions.
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
 import tedloc_mm  # noqa: F401  (the import hooks of tedloc_mm.compat, first)
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -80,6 +80,7 @@ def parse_args(argv=None):
                            help='image label (gt) or predicted top-1 class (pred)')
             q.add_argument('--predictions', default=None,
                            help="predicted classes for 'pred' without a localizer")
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -140,7 +141,7 @@ def main(argv=None):
                 sides, source = (), f'localizer {args.config} {args.checkpoint}'
             else:
                 if args.fg_thr is None:
-                    sys.exit('error: --fg-thr is needed (a number, or the metrics JSON of '
+                    raise UserError('--fg-thr is needed (a number, or the metrics JSON of '
                              "the localizer's validation: tools/test.py --out)")
                 fg_thr, thr_source = resolve_cam_threshold(args.fg_thr)
                 classes = seg_masks.image_classes(infos, args.class_source, args.predictions)
@@ -161,7 +162,7 @@ def main(argv=None):
         count = writer.write_split(args.split, labels, settings)
     except (SegLabelError, WSOLMetadataError, ScoremapError, FileNotFoundError,
             KeyError) as err:
-        sys.exit(f'error: {err}')
+        raise UserError(str(err)) from err
     thresholds = ('' if args.source == 'true-masks' else
                   f"; fg_thr {settings['fg_thr']} ({settings['fg_thr_source']}), "
                   f"bg_thr {settings['bg_thr']}, class {settings['class_source']}")
@@ -170,4 +171,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -22,20 +22,17 @@ import argparse
 import os
 import os.path as osp
 
-import torch
-
 import tedloc_mm  # noqa: F401
-from tedloc_mm.fileio.checkpoint import load_local_checkpoint
-from tedloc_mm.models.utils.eva_checkpoint import (VARIANTS, convert_eva_state_dict,
-                                                   pos_embed_grid)
-from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+from tedloc_mm.tool_errors import UserError, add_debug_argument, run_tool  # noqa: E402
+
+# torch and the converter are imported in main(), after the arguments are parsed
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('src', help='EVA checkpoint (local file: .pt / .pth / .safetensors)')
     p.add_argument('dst', help='output file')
-    p.add_argument('--variant', choices=VARIANTS, required=True,
+    p.add_argument('--variant', required=True,
                    help='eva02 (ViTEVA02) or eva01 (BEiTViT)')
     p.add_argument('--img-size', type=int, default=224,
                    help='input size the weights are converted for (the paper: 224)')
@@ -44,9 +41,17 @@ def main(argv=None):
                    help='read SRC with full unpickling (weights_only=False): only for a '
                    'file you trust (e.g. a file with training arguments pickled in it), '
                    'as unpickling can run code')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'{args.src!r} does not exist')
+    import torch
+
+    from tedloc_mm.fileio.checkpoint import load_local_checkpoint, trusted_checkpoints
+    from tedloc_mm.models.utils.eva_checkpoint import (VARIANTS, convert_eva_state_dict,
+                                                       pos_embed_grid)
+    if args.variant not in VARIANTS:
+        raise UserError(f'--variant {args.variant!r}: expected one of {", ".join(VARIANTS)}')
     if args.src.endswith('.safetensors'):  # timm's hub format: tensors only, no code
         from safetensors.torch import load_file
         obj = load_file(args.src)
@@ -70,4 +75,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))

@@ -14,15 +14,12 @@ import argparse
 import os
 import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import CheckpointLoader
-
 import tedloc_mm  # noqa: F401
-from tedloc_mm.engine import restore_frozen_weights, strip_frozen_weights
-from tedloc_mm.registry import MODELS
-from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+from tedloc_mm.model_index import resolve_config
+from tedloc_mm.tool_errors import (CfgOptionsAction, UserError, add_debug_argument,  # noqa: E402
+                                   run_tool)
+
+# torch, MMEngine and the model are imported in main(), after the arguments are parsed
 
 
 def main(argv=None):
@@ -31,22 +28,31 @@ def main(argv=None):
     p.add_argument('src', help='a full checkpoint')
     p.add_argument('dst', help='output file')
     p.add_argument('--prefix', default='backbone.', help='the frozen submodule to leave out')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                    help='override config settings, e.g. model.backbone.checkpoint=...')
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='read SRC with full unpickling (weights_only=False): only for a '
                    'file you trust, as unpickling can run code')
+    add_debug_argument(p)
     args = p.parse_args(argv)
-    for path in (args.config, args.src):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{path!r} does not exist')
+    args.config = resolve_config(args.config)
+    if not osp.isfile(args.src):
+        raise FileNotFoundError(f'{args.src!r} does not exist')
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from tedloc_mm.engine import restore_frozen_weights, strip_frozen_weights
+    from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+    from tedloc_mm.registry import MODELS
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     with trusted_checkpoints([args.src] if args.trust_checkpoint else []):
         checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     if (checkpoint.get('meta') or {}).get('lean_checkpoint'):
-        raise ValueError(f'{args.src} is already a lean checkpoint')
+        raise UserError(f'{args.src} is already a lean checkpoint')
     head = cfg.model.get('head', {})
     if head.get('anchor_file') and 'head.anchors' in checkpoint['state_dict']:
         head.anchor_file = None            # the anchors come with the checkpoint
@@ -63,10 +69,10 @@ def main(argv=None):
     try:
         restore_frozen_weights(model, check)
     except ValueError as e:
-        raise ValueError(f'{mismatch} ({e})') from None
+        raise UserError(f'{mismatch} ({e})') from None
     for key, value in original.items():
         if not torch.equal(check['state_dict'][key], value):
-            raise ValueError(f'{mismatch} ({key})')
+            raise UserError(f'{mismatch} ({key})')
     if osp.dirname(osp.abspath(args.dst)):
         os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(checkpoint, args.dst)
@@ -75,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(run_tool(main))
