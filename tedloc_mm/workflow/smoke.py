@@ -16,10 +16,11 @@ Made here, offline, in the real formats:
 Only the batch (2), the schedule (2 epochs of 1 iteration, validated after each, so that
 the best checkpoint is really chosen between two validations), the loaders' workers and
 the split sizes (2 / 2 / 2 images) shrink; the driver prints so. The files are made once
-(``DIR/inputs/done``) and reused.
+(a step of the driver's, ``DIR/work/steps/smoke_inputs.json``) and reused.
 """
 import os
 import os.path as osp
+import sys
 
 import numpy as np
 
@@ -79,34 +80,46 @@ def _mkdir(d: str) -> str:
     return d
 
 
+def smoke_input_paths(inputs: str, text_model: str) -> dict:
+    return dict(data_root=osp.join(inputs, 'CUB_200_2011'),
+                eva_checkpoint=osp.join(inputs, 'eva_large_patch14_196.safetensors'),
+                clip_checkpoint=osp.join(inputs, 'ViT-B-16.pt'),
+                text_checkpoint=osp.join(inputs, f'open_clip_{text_model}.bin'))
+
+
+def write_smoke_inputs(inputs: str, text_model: str) -> dict:
+    """The smoke inputs under ``inputs`` (see the module's docstring); their paths."""
+    from tedloc_mm.clip.checkpoint import write_random_clip_file
+    from tedloc_mm.models.utils.eva_checkpoint import write_random_timm_eva_file
+    paths = smoke_input_paths(inputs, text_model)
+    write_smoke_cub(paths['data_root'])
+    write_random_timm_eva_file(paths['eva_checkpoint'], 'eva_large_patch14_196')
+    write_random_clip_file(paths['clip_checkpoint'], 'ViT-B-16', openai_archive=True)
+    write_random_clip_file(paths['text_checkpoint'], text_model, openai_archive=False)
+    return paths
+
+
 def prepare_smoke(args, repo: str):
     """Make the smoke inputs under ``args.smoke`` (once) and return ``args`` set to use
     them: CUB, the paper config, val carved from train (1 per class), the shrink options."""
     from mmengine.config import Config
-
-    from tedloc_mm.clip.checkpoint import write_random_clip_file
-    from tedloc_mm.models.utils.eva_checkpoint import write_random_timm_eva_file
     config = args.config or 'configs/tedloc_eva-l_cub.py'
     text_model = Config.fromfile(osp.join(repo, config)).anchor_text['model']
     inputs = _mkdir(osp.join(osp.abspath(args.smoke), 'inputs'))
-    paths = dict(data_root=osp.join(inputs, 'CUB_200_2011'),
-                 eva_checkpoint=osp.join(inputs, 'eva_large_patch14_196.safetensors'),
-                 clip_checkpoint=osp.join(inputs, 'ViT-B-16.pt'),
-                 text_checkpoint=osp.join(inputs, f'open_clip_{text_model}.bin'))
-    done = osp.join(inputs, 'done')
-    if not osp.isfile(done):
-        print(f'smoke: writing random-weight files in the real formats and a small CUB '
-              f'layout to {inputs} (once)', flush=True)
-        write_smoke_cub(paths['data_root'])
-        write_random_timm_eva_file(paths['eva_checkpoint'], 'eva_large_patch14_196')
-        write_random_clip_file(paths['clip_checkpoint'], 'ViT-B-16', openai_archive=True)
-        write_random_clip_file(paths['text_checkpoint'], text_model, openai_archive=False)
-        open(done, 'w').close()
+    paths = smoke_input_paths(inputs, text_model)
+    # made in a child process, once (a step of its own: timed, skipped when done), so
+    # that the driver stays small (a child's peak memory counts the driver's)
+    from tedloc_mm.workflow.steps import StepRunner
+    work = osp.join(osp.abspath(args.smoke), 'work')
+    StepRunner(osp.join(work, 'steps'), repo).run(
+        'smoke_inputs', 'smoke: random-weight files in the real formats, a small CUB layout',
+        [sys.executable, '-m', 'tedloc_mm.workflow.smoke', inputs, text_model],
+        list(paths.values()), where='0/6')
     for k, v in paths.items():
         setattr(args, k, v)
     args.dataset, args.config, args.gpus = 'cub', config, 1
     args.val_per_class, args.val_metadata = 1, None
-    args.work_dir = osp.join(osp.abspath(args.smoke), 'work')
+    args.work_dir = work
     args.device = args.device or 'cpu'
     args.cfg_options = SMOKE_OPTIONS + list(args.cfg_options)
     n = {s: sum(c for (_, t), c in SMOKE_IMAGES.items() if t == s) for s in (0, 1)}
@@ -115,3 +128,8 @@ def prepare_smoke(args, repo: str):
           + ', '.join(SMOKE_OPTIONS[:5]) + ', no loader workers. Its numbers mean nothing.',
           flush=True)
     return args
+
+
+if __name__ == '__main__':  # python -m tedloc_mm.workflow.smoke INPUTS TEXT_MODEL
+    import tedloc_mm  # noqa: F401  (compat before timm / open_clip)
+    write_smoke_inputs(sys.argv[1], sys.argv[2])

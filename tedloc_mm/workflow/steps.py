@@ -10,13 +10,16 @@ where the killed run stopped. A step whose tool resumes by itself (CAM generatio
 the ids already in the store) simply runs again.
 
 Measured per step (of the step's process tree, from ``os.wait4``): wall seconds, CPU
-seconds (user + system), peak resident memory (MiB, the largest process of the tree), and
+seconds (user + system), peak resident memory (MiB, the largest process of the tree; it
+includes the driver's own resident memory before the exec, recorded as ``driver_rss_mib``:
+a step's peak below that value cannot be told apart), and
 the 1-minute load average before and after (on a shared machine the wall time depends on
 the other load, the CPU seconds much less).
 """
 import json
 import os
 import os.path as osp
+import resource
 import shlex
 import signal
 import subprocess
@@ -114,6 +117,8 @@ class StepRunner:
         if osp.isfile(self.mark_path(name)):
             os.remove(self.mark_path(name))  # --force or missing outputs: undone until exit 0
         start, load0 = time.time(), os.getloadavg()[0]
+        # the child's peak counts the driver's own resident memory until the exec
+        driver_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -129,6 +134,7 @@ class StepRunner:
         wall = round(time.time() - start, 1)
         stats = dict(cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
                      peak_rss_mib=round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
+                     driver_rss_mib=round(driver_mib, 1),
                      load_before=round(load0, 2), load_after=round(os.getloadavg()[0], 2))
         self.times[title] = wall
         self.cpu[title] = stats
