@@ -120,7 +120,6 @@ class Plan:
         self.dataset = args.dataset
         self.config = args.config or paper_config(args.dataset, args.gpus)
         self.cfg = Config.fromfile(osp.join(REPO, self.config))
-        self.single = args.config or paper_config(args.dataset, 1)
         if self.dataset == 'cub':
             self.images = osp.join(args.data_root, 'images')
             self.metadata = osp.join(self.w, 'data', 'metadata')
@@ -234,8 +233,9 @@ def run_steps(plan: Plan):
     start = time.time()
 
     def step(i, name, title, cmd, outputs=(), partial=None):
-        steps.run(name, title, cmd, outputs, partial=partial, where=f'{i}/{n}')
-        print(f'    [{i}/{n} steps, {(time.time() - start) / 60:.1f} min so far]', flush=True)
+        where = f'{i}/{n}' if isinstance(i, int) else i
+        steps.run(name, title, cmd, outputs, partial=partial, where=where)
+        print(f'    [{where}: {(time.time() - start) / 60:.1f} min so far]', flush=True)
 
     if plan.dataset == 'cub':
         convert = [py, 'tools/dataset_converters/cub.py', a.data_root, '--out', plan.metadata]
@@ -354,7 +354,8 @@ def run_ablations(plan: Plan, step, best: str):
             if plan.args.gpus > 1:
                 sys.exit('--ablations runs in one process (the ablation configs are the '
                          'single-process ones); run it without --gpus')
-            train_and_test(plan, step, config, f'ablation_{stem}', row, 'A', 'A', out,
+            train_and_test(plan, step, config, f'ablation_{stem}', row, 'ablations',
+                           'ablations', out,
                            ckpt=None if trains else best)
         with open(out) as f:
             m = json.load(f)

@@ -117,8 +117,7 @@ def check_eva_file(path: str, backbone_cfg, option='--eva-checkpoint') -> List[s
 
 
 def _open_clip_config(name: str) -> dict:
-    import tedloc_mm  # noqa: F401  (torchvision workaround before open_clip)
-    import open_clip
+    import open_clip  # the package's compat workarounds are installed: we are inside it
     cfg = open_clip.get_model_config(name)
     if cfg is None:
         raise ValueError(f'open_clip has no architecture {name!r}')

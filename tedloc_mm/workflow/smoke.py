@@ -131,5 +131,5 @@ def prepare_smoke(args, repo: str):
 
 
 if __name__ == '__main__':  # python -m tedloc_mm.workflow.smoke INPUTS TEXT_MODEL
-    import tedloc_mm  # noqa: F401  (compat before timm / open_clip)
+    # (running this module imported tedloc_mm first: compat before timm / open_clip)
     write_smoke_inputs(sys.argv[1], sys.argv[2])
