@@ -231,6 +231,7 @@ def run_steps(plan: Plan):
     steps = StepRunner(osp.join(plan.w, 'steps'), REPO, force=a.force)
     n = 6
     start = time.time()
+    os.makedirs(plan.results, exist_ok=True)
 
     def step(i, name, title, cmd, outputs=(), partial=None):
         where = f'{i}/{n}' if isinstance(i, int) else i
