@@ -140,3 +140,38 @@ def test_ilsvrc_check(tmp_path, weights, capsys):
     assert 'val lacks localization.txt' in problems[0]
     assert 'class_names.txt has 999 names' in problems[1] and '1000' in problems[1]
     assert 'not the text tower of ViT-H-14' in problems[2]
+
+
+def test_gpus_pick_the_nxbm_config_and_the_dist_scripts(tmp_path, weights):
+    """--gpus N: the NxbM config whose N x M is the paper's batch, trained and tested with
+    tools/dist_train.sh / dist_test.sh; a killed training is resumed (its partial path)."""
+    from mmengine.config import Config
+    tool = _tool()
+    for dataset, batch in (('cub', 16), ('ilsvrc', 32)):
+        for gpus in (2, 4, 8):
+            cfg = Config.fromfile(osp.join(ROOT, tool.paper_config(dataset, gpus)))
+            assert cfg.train_dataloader.batch_size * gpus == batch, (dataset, gpus)
+    with pytest.raises(SystemExit, match='--gpus 3: no configs/tedloc_eva-l_3xbM_cub.py'):
+        tool.paper_config('cub', 3)
+
+    write_smoke_cub(str(tmp_path / 'CUB_200_2011'))
+    args = tool.parse_args(_cub_args(tmp_path / 'CUB_200_2011', weights, tmp_path / 'w')
+                           + ['--gpus', '4'])
+    plan = tool.Plan(args)
+    calls = []
+    work = osp.join(plan.w, 'train')
+    os.makedirs(work)
+    open(osp.join(work, 'best_wsol_MaxBoxAcc_epoch_3.pth'), 'w').close()
+    tool.train_and_test(plan, lambda *a, **kw: calls.append((a, kw)), plan.config, 'train',
+                        'tedloc', 5, 6, str(tmp_path / 'm.json'))
+    (_, name, _, train), kw = calls[0]
+    run_cfg = osp.join(plan.w, 'configs', 'tedloc_eva-l_4xb4-50e_cub.py')
+    assert train[:4] == ['bash', 'tools/dist_train.sh', run_cfg, '4']
+    assert kw['partial'] == osp.join(work, 'last_checkpoint')
+    assert f'model.head.anchor_file={plan.anchors}' in train
+    (_, _, _, test, outputs), _ = calls[1]
+    assert test[:5] == ['bash', 'tools/dist_test.sh', run_cfg,
+                        osp.join(work, 'best_wsol_MaxBoxAcc_epoch_3.pth'), '4']
+    written = Config.fromfile(run_cfg)  # the NxbM config plus lean checkpoints
+    assert written.train_dataloader.batch_size == 4 and written.sync_bn == 'torch'
+    assert [h['type'] for h in written.custom_hooks][-1] == 'LeanCheckpointHook'
