@@ -583,9 +583,13 @@ def seg_data_options(gt_root: str, cfg) -> list:
             opts.append(f'{loader}.dataset.data_root={gt_root}')
         opts += [f'{loader}.dataset.metainfo.classes={classes}',
                  f'{loader}.dataset.metainfo.palette={palette}',
-                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}',
-                 *transform_options(cfg, loader, 'CheckSegLabel',
-                                    num_classes=len(meta['classes']))]
+                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}']
+        # the label check's class count, on the transform found by its type, where the
+        # config's pipeline still has one that takes it
+        if any(str(t.get('type', '')).endswith('CheckSegLabel') and 'num_classes' in t
+               for t in cfg[loader].dataset.pipeline):
+            opts += transform_options(cfg, loader, 'CheckSegLabel',
+                                      num_classes=len(meta['classes']))
     return opts
 
 

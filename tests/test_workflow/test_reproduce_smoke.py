@@ -14,14 +14,15 @@ import pytest
 import torch
 
 pytestmark = pytest.mark.slow
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
-def smoke(tmp_path_factory, repo_root):
+def smoke(tmp_path_factory):
     d = str(tmp_path_factory.mktemp('smoke'))
-    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=repo_root)
+    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
     proc = subprocess.run([sys.executable, 'tools/reproduce_paper.py', '--smoke', d],
-                          cwd=repo_root, env=env, capture_output=True, text=True)
+                          cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return dict(dir=d, work=osp.join(d, 'work'), out=proc.stdout)
 
