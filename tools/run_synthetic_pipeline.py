@@ -569,10 +569,14 @@ def run_segmentation(pipe: Pipeline):
     print(f'results: {res}/seg_table.md, seg_table.json, seg_times.json, seg_masks_test.png')
 
 
-def seg_data_options(gt_root: str, cfg) -> list:
+def seg_data_options(gt_root: str, cfg=None) -> list:
     """--cfg-options of the segmenter config ``cfg``: val / test on the exported true
     masks, classes and palette of the export (the config's own are the stamp
-    benchmark's); the label check's class count set on the transform found by its type."""
+    benchmark's); the label check's class count set on the transform found by its type.
+    ``cfg``: the loaded segmenter config (default: SEG_CFG)."""
+    if cfg is None:
+        from mmengine.config import Config
+        cfg = Config.fromfile(osp.join(REPO, SEG_CFG))
     with open(osp.join(gt_root, 'seg_meta.json')) as f:
         meta = json.load(f)
     classes = '(' + ','.join(meta['classes']) + ',)'
