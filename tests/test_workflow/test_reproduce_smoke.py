@@ -83,7 +83,7 @@ def test_trained_model_is_the_paper_model_with_qr_anchors(smoke):
 def test_best_checkpoint_chosen_on_val_maxboxacc_among_two(smoke):
     work = osp.join(smoke['work'], 'train')
     scalars = [osp.join(r, f) for r, _, fs in os.walk(work) for f in fs
-               if f == 'scalars.json' and 'test' not in r]
+               if f == 'scalars.json' and not osp.relpath(r, work).startswith('test')]
     assert len(scalars) == 1, scalars
     rows = [json.loads(line) for line in open(scalars[0])]
     vals = [(r['step'], r['wsol/MaxBoxAcc']) for r in rows if 'wsol/MaxBoxAcc' in r]
