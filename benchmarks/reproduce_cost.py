@@ -83,7 +83,7 @@ def main(argv=None):
     print('\nfull runs (assumptions: the paper configs\' epochs and batch; 4 checkpoints '
           'kept = 3 last + best; CPU hours from the per-unit costs above, one process):')
     print('| data set | CAM store | encoder + checkpoints | CLIP-ES passes (fwd+bwd) | '
-          'text prompts | EVA-L forwards train / val / test | iterations | CPU hours |')
+          'text prompts | EVA-L forwards train / val / test | iterations | CPU hours, upper bound |')
     print('|---|---|---|---|---|---|---|---|')
     for name, f in FULL.items():
         store_gb = f['train'] * CAM_BYTES / 1e9
