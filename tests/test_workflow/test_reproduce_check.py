@@ -114,14 +114,18 @@ def test_wrong_text_tower_and_missing_files(tmp_path, weights, capsys):
     assert 'text_projection (1024, 1024), 24 blocks' in problems[1]
 
 
-def _ilsvrc(root, num_classes=1000, drop=None):
+def _ilsvrc(root, num_classes=1000, drop=None, bad_label=False):
     meta = root / 'metadata'
+    img = 'train/n01440764/n01440764_10026.JPEG'
+    lines = {'image_ids.txt': f'{img}\n', 'class_labels.txt': f'{img},0\n',
+             'image_sizes.txt': f'{img},250,200\n', 'localization.txt': f'{img},1,2,30,40\n'}
     for split in ('train', 'val', 'test'):
         os.makedirs(meta / split)
-        for name in ('image_ids.txt', 'class_labels.txt', 'image_sizes.txt',
-                     'localization.txt'):
+        for name, text in lines.items():
             if (split, name) != drop:
-                (meta / split / name).write_text('')
+                if bad_label and split == 'test' and name == 'class_labels.txt':
+                    text = f'{img},1000\n'
+                (meta / split / name).write_text(text)
     (meta / 'class_names.txt').write_text(''.join(f'class {k}\n' for k in range(num_classes)))
 
 
@@ -132,14 +136,16 @@ def test_ilsvrc_check(tmp_path, weights, capsys):
             str(weights / 'vit-h-14.bin'), '--work-dir', str(tmp_path / 'w'), '--check']
     _ilsvrc(tmp_path / 'good')
     assert tool.main(args + ['--data-root', str(tmp_path / 'good')]) == 0
-    _ilsvrc(tmp_path / 'bad', num_classes=999, drop=('val', 'localization.txt'))
+    _ilsvrc(tmp_path / 'bad', num_classes=999, drop=('val', 'localization.txt'),
+            bad_label=True)
     args[args.index('--text-checkpoint') + 1] = str(weights / 'vit-l-14.bin')
     assert tool.main(args + ['--data-root', str(tmp_path / 'bad')]) == 2
     problems = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith('  - ')]
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert 'val lacks localization.txt' in problems[0]
-    assert 'class_names.txt has 999 names' in problems[1] and '1000' in problems[1]
-    assert 'not the text tower of ViT-H-14' in problems[2]
+    assert 'test/class_labels.txt:1' in problems[1] and '1000' in problems[1]
+    assert 'class_names.txt has 999 names' in problems[2] and '1000' in problems[2]
+    assert 'not the text tower of ViT-H-14' in problems[3]
 
 
 def test_gpus_pick_the_nxbm_config_and_the_dist_scripts(tmp_path, weights):
