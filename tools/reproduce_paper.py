@@ -94,6 +94,8 @@ def parse_args(argv=None):
     p.add_argument('--force', action='store_true', help='re-run finished steps')
     p.add_argument('--config', help='another TeD-Loc config instead of the paper\'s (a '
                    'variant, or a tiny one for tests)')
+    p.add_argument('--cam-model', default=CAM_MODEL, help='open_clip name of the CLIP-ES '
+                   f'image tower in --clip-checkpoint (default {CAM_MODEL}, the paper\'s)')
     p.add_argument('--cfg-options', nargs='+', default=[],
                    help='more KEY=VALUE options of the training and test runs')
     p.add_argument('--smoke', metavar='DIR', help='CPU dry run of the whole CUB chain into '
@@ -214,7 +216,7 @@ def check_inputs(plan: Plan) -> list:
             ids = osp.join(plan.metadata, 'train', 'image_ids.txt')
             num_train = pi.count_lines(ids) if osp.isfile(ids) else 0
     problems += pi.check_eva_file(a.eva_checkpoint, cfg.model.backbone)
-    problems += pi.check_openai_clip_file(a.clip_checkpoint, CAM_MODEL)
+    problems += pi.check_openai_clip_file(a.clip_checkpoint, a.cam_model)
     if text is not None:
         problems += pi.check_text_tower_file(a.text_checkpoint, text['model'],
                                              cfg.model.head.in_channels)
@@ -264,11 +266,11 @@ def run_steps(plan: Plan):
           '--out', plan.anchors], [plan.anchors])
     device = a.device or _default_device()
     # a killed run re-runs: the tool skips the images already in the store
-    step(4, 'cams', f'CLIP-ES CAMs of the train split ({CAM_MODEL}, {device})',
-         [py, 'tools/generate_cams.py', 'clip-es', '--model', CAM_MODEL, '--checkpoint',
+    step(4, 'cams', f'CLIP-ES CAMs of the train split ({a.cam_model}, {device})',
+         [py, 'tools/generate_cams.py', 'clip-es', '--model', a.cam_model, '--checkpoint',
           a.clip_checkpoint, '--data-root', plan.images, '--metadata-root', plan.metadata,
           '--split', 'train', '--out', plan.cams, '--device', device,
-          *(['--num-workers', '0'] if a.smoke else [])], [plan.cams])
+          *(['--num-workers', '0'] if a.smoke or a.config else [])], [plan.cams])
     best = train_and_test(plan, step, plan.config, 'train', 'tedloc', 5, 6,
                           osp.join(plan.results, 'test_metrics.json'))
     table = write_table(plan)
