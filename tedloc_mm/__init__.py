@@ -12,7 +12,8 @@ Layers from the bottom up, each importing only from its own level and those belo
 (``tests/test_package/test_layers.py`` holds the list): ``fileio`` -> ``compat``,
 ``structures`` -> ``registry`` -> ``evaluation`` -> ``datasets``, ``embedded_benchmarks``
 (the demo's generated data sets) -> ``clip`` -> ``pseudo_labels`` -> ``models`` ->
-``engine``, ``visualization`` -> ``analysis``, ``apis``.
+``engine``, ``visualization`` -> ``analysis``, ``apis`` -> ``workflow`` (the multi-step
+drivers' back-ends).
 """
 import importlib
 import os.path as osp
@@ -27,7 +28,7 @@ CONFIG_ROOT = osp.join(osp.dirname(osp.abspath(__file__)), 'configs')
 
 _SUBPACKAGES = ('analysis', 'apis', 'clip', 'datasets', 'embedded_benchmarks', 'engine',
                 'evaluation', 'fileio', 'models', 'pseudo_labels', 'registry', 'structures',
-                'visualization')
+                'visualization', 'workflow')
 #: the subpackages whose modules register components
 _REGISTERING = ('datasets', 'engine', 'evaluation.wsol_metric', 'evaluation.seg_metric',
                 'models', 'visualization')

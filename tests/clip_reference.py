@@ -139,28 +139,6 @@ def register_tiny_openai(config_dir):
 
 
 def write_openai_archive(model, path):
-    """Save ``model``'s weights the way OpenAI's ``ViT-B-16.pt`` holds them: a TorchScript
-    archive whose state dict has OpenAI's key layout (open_clip's CLIP keys minus its
-    non-persistent ``attn_mask``), weights of the linear / conv / attention layers in
-    float16, and the ``input_resolution`` / ``context_length`` / ``vocab_size`` entries."""
-    from open_clip.model import convert_weights_to_fp16
-    import copy
-    half = copy.deepcopy(model)
-    convert_weights_to_fp16(half)
-    root = torch.nn.Module()
-    for key, value in half.state_dict().items():
-        *path_, leaf = key.split('.')
-        mod = root
-        for p in path_:
-            if not hasattr(mod, p):
-                mod.add_module(p, torch.nn.Module())
-            mod = getattr(mod, p)
-        mod.register_buffer(leaf, value.clone())
-    v = model.visual
-    for key, value in dict(input_resolution=v.image_size[0], context_length=model.context_length,
-                           vocab_size=model.vocab_size).items():
-        root.register_buffer(key, torch.tensor(value))
-    torch.jit.save(torch.jit.script(root), str(path))
-    # the model the archive holds, in float32 (its float16 weights upcast)
-    half.float()
-    return half
+    """The package's writer (tedloc_mm/clip/checkpoint.py), kept under this name."""
+    from tedloc_mm.clip.checkpoint import write_openai_archive as write
+    return write(model, path)

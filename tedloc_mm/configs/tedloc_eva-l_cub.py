@@ -11,10 +11,12 @@ _base_ = [
 ]
 
 # K = 200 <= d = 768 (open_clip ViT-L-14 text width): QR orthogonalisation is valid.
-# Build the anchors with
+# The anchors' text tower and templates (one source: tools/reproduce_paper.py reads them
+# here); by hand:
 #   python tools/build_text_anchors.py --classes cub --model ViT-L-14 \
 #       --checkpoint <local open_clip ViT-L-14 file> --templates cub \
 #       --out anchors/cub_vit-l-14.pth
+anchor_text = dict(model='ViT-L-14', templates='cub')
 model = dict(
     neck=dict(out_channels=768),
     head=dict(num_classes=200, in_channels=768, anchor_file='anchors/cub_vit-l-14.pth',

@@ -20,6 +20,9 @@ _base_ = [
 # WordNet duplicates: 'crane bird' / 'construction crane', ...):
 #   python tools/build_text_anchors.py --classes ilsvrc --model ViT-H-14 \
 #       --checkpoint <local open_clip ViT-H-14 file> --out anchors/ilsvrc_vit-h-14.pth
+# the anchors' text tower (tools/reproduce_paper.py reads it here): open_clip ViT-H-14,
+# text width d = 1024 >= K = 1000, so QR is valid
+anchor_text = dict(model='ViT-H-14', templates='ensemble')
 model = dict(
     neck=dict(out_channels=1024),
     head=dict(num_classes=1000, in_channels=1024,

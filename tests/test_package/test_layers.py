@@ -19,6 +19,7 @@ LEVELS = (
     ('models', ),
     ('engine', 'visualization'),
     ('analysis', 'apis'),
+    ('workflow', ),
 )
 LEVEL = {name: i for i, names in enumerate(LEVELS) for name in names}
 

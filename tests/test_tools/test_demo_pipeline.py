@@ -229,7 +229,7 @@ def test_pipeline_draws_curves_and_galleries(pipeline_dir):
 
 
 def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
-    """--ablations on a finished pipeline: steps 1-6 are skipped (their outputs exist),
+    """--ablations on a finished pipeline: steps 1-6 are skipped (done on the first run),
     three rows train, the table has the five rows, the full-method row is the demo's own
     result, and the row without QR keeps the raw (non-orthonormal) text embeddings."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
@@ -237,8 +237,8 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
                            '--data', 'gliders', '--work-dir', pipeline_dir, '--ablations'],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    # benchmark, probe, anchors, train, 4 tests, the curves figure, 2 galleries
-    assert proc.stdout.count('(skipped:') == 11
+    # benchmark, probe, CAMs, anchors, train, 4 tests, the curves figure, 2 galleries
+    assert proc.stdout.count('(skipped:') == 12
     results = osp.join(pipeline_dir, 'results')
     table = json.load(open(osp.join(results, 'ablations.json')))
     assert [r['row'] for r in table][:2] == ['L_KD', 'L_KD + P_CL'] and len(table) == 5

@@ -7,7 +7,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 work_root = 'work_dirs/stamp_demo'
-anchor_dim = 512  # text width of the random-initialised open_clip ViT-B-32
+# the anchors' text tower (tools/build_text_anchors.py --model; the demo's driver reads it
+# here): a random-initialised open_clip ViT-B-32, whose text width 512 is anchor_dim
+anchor_text = dict(model='ViT-B-32', templates='ensemble')
+anchor_dim = 512
 num_classes = 6
 max_iters = 100  # about 4.4 epochs of the 360 train images at batch 16
 val_interval = 25

@@ -232,3 +232,22 @@ def load_eva_weights(module: torch.nn.Module, filename: str) -> Tuple[int, int]:
             sd[k] = own[k]
     module.load_state_dict(sd, strict=True)
     return len(sd), sum(v.numel() for v in sd.values())
+
+
+def write_random_timm_eva_file(path: str, timm_name: str = 'eva_large_patch14_196',
+                               seed: int = 0, **timm_kwargs) -> Dict[str, torch.Tensor]:
+    """A random-weight EVA classifier file as timm publishes it (``model.safetensors`` of
+    ``timm_name``, e.g. EVA-01-L ``eva_large_patch14_196``; ``.pth``: a plain state dict),
+    for smoke runs and tests: the real keys and shapes, no semantics. ``timm_kwargs`` go
+    to ``timm.create_model`` (smaller sizes for tests). Returns the state dict written."""
+    import timm
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = timm.create_model(timm_name, pretrained=False, **timm_kwargs)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if path.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file(state, path)
+    else:
+        torch.save(state, path)
+    return state

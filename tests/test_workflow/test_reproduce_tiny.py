@@ -1,0 +1,76 @@
+"""tools/reproduce_paper.py --dataset ilsvrc through every step on a tiny config
+(tests/data/configs/tiny_tedloc_ilsvrc.py: tiny EVA-01, K = 3, 64 px), with small
+random-weight files in the real formats and an ILSVRC-layout data set made here; a
+training killed after iteration 4 and re-run with the same command resumes and ends on
+the table of an uninterrupted run (lean checkpoints, the same data order: exact)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = 'tests/data/configs/tiny_tedloc_ilsvrc.py'
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    from tedloc_mm.clip.checkpoint import write_random_clip_file
+    from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
+    from tedloc_mm.models.utils.eva_checkpoint import write_random_timm_eva_file
+    d = tmp_path_factory.mktemp('tiny_ilsvrc')
+    generate_synthetic_wsol(str(d / 'ILSVRC'), seed=3, num_classes=3, num_train=4,
+                            num_val=2, num_test=2, image_size=64)
+    write_random_timm_eva_file(str(d / 'eva.pth'), 'eva_large_patch14_196', img_size=64,
+                               patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_ratio=2)
+    write_random_clip_file(str(d / 'ViT-S-32.pt'), 'ViT-S-32', openai_archive=True)
+    write_random_clip_file(str(d / 'text.bin'), 'ViT-S-32-alt', openai_archive=False)
+    return d
+
+
+def _run(inputs, work, config=CONFIG, check=True):
+    env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1',
+               PYTHONPATH=osp.join(REPO, 'tests', 'plugins'))
+    proc = subprocess.run(
+        [sys.executable, 'tools/reproduce_paper.py', '--dataset', 'ilsvrc', '--data-root',
+         str(inputs / 'ILSVRC'), '--config', config, '--cam-model', 'ViT-S-32',
+         '--eva-checkpoint', str(inputs / 'eva.pth'), '--clip-checkpoint',
+         str(inputs / 'ViT-S-32.pt'), '--text-checkpoint', str(inputs / 'text.bin'),
+         '--work-dir', str(work)], cwd=REPO, env=env, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_tiny_ilsvrc_run_and_killed_training_resumes_to_the_same_table(inputs, tmp_path):
+    whole = tmp_path / 'whole'
+    _run(inputs, whole)
+    table = json.load(open(whole / 'results' / 'table.json'))
+    metrics = json.load(open(whole / 'results' / 'test_metrics.json'))
+    assert table['dataset'] == 'ilsvrc' and table['paper']['MaxBoxAcc'] == 75.6
+    assert table['ours']['MaxBoxAcc'] == metrics['wsol/MaxBoxAcc']
+    store = sorted(os.listdir(whole / 'cams' / 'train'))
+    assert 'meta.json' in store
+
+    killed_cfg = tmp_path / 'tiny_killed.py'  # the same config plus a hook that kills once
+    killed_cfg.write_text(
+        f"_base_ = ['{osp.join(REPO, CONFIG)}']\n"
+        "custom_imports = dict(imports=['tedloc_mm', 'interrupt_hook'])\n"
+        "custom_hooks = [dict(type='LeanCheckpointHook'), dict(type='InterruptAfterIterHook',"
+        f" at_iter=4, once_file='{tmp_path / 'killed_once'}')]\n")
+    work = tmp_path / 'killed'
+    proc = _run(inputs, work, str(killed_cfg), check=False)
+    assert proc.returncode == 1 and "step 'train'" in proc.stderr, proc.stderr[-2000:]
+    assert (work / 'train' / 'last_checkpoint').exists()
+    assert not (work / 'steps' / 'train.json').exists()
+    proc = _run(inputs, work, str(killed_cfg))   # the same command again
+    assert proc.stdout.count('(skipped:') == 3   # encoder, anchors, CAMs (no metadata step)
+    assert '(resuming: ' in proc.stdout
+    assert '--resume' in json.load(open(work / 'steps' / 'train.json'))['cmd']
+    resumed = json.load(open(work / 'results' / 'test_metrics.json'))
+    assert resumed == metrics
+    assert sorted(f for f in os.listdir(work / 'train') if f.startswith('best_')) == sorted(
+        f for f in os.listdir(whole / 'train') if f.startswith('best_'))
