@@ -29,8 +29,8 @@ _SUBPACKAGES = ('analysis', 'apis', 'clip', 'datasets', 'embedded_benchmarks', '
                 'evaluation', 'fileio', 'models', 'pseudo_labels', 'registry', 'structures',
                 'visualization')
 #: the subpackages whose modules register components
-_REGISTERING = ('datasets', 'engine', 'evaluation.wsol_metric', 'evaluation.seg_metric',
-                'models', 'visualization')
+_REGISTERING = ('analysis.curves_hook', 'datasets', 'engine', 'evaluation.wsol_metric',
+                'evaluation.seg_metric', 'models', 'visualization')
 
 
 def config_path(name: str) -> str:

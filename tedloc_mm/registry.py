@@ -29,7 +29,8 @@ def _child(parent: Registry, *locations: str) -> Registry:
 RUNNERS = _child(mmpretrain_registry.RUNNERS, 'tedloc_mm.engine')
 RUNNER_CONSTRUCTORS = _child(mmpretrain_registry.RUNNER_CONSTRUCTORS, 'tedloc_mm.engine')
 LOOPS = _child(mmpretrain_registry.LOOPS, 'tedloc_mm.engine')
-HOOKS = _child(mmpretrain_registry.HOOKS, 'tedloc_mm.engine', 'tedloc_mm.visualization')
+HOOKS = _child(mmpretrain_registry.HOOKS, 'tedloc_mm.engine', 'tedloc_mm.visualization',
+               'tedloc_mm.analysis.curves_hook')
 LOG_PROCESSORS = _child(mmpretrain_registry.LOG_PROCESSORS, 'tedloc_mm.engine')
 OPTIMIZERS = _child(mmpretrain_registry.OPTIMIZERS, 'tedloc_mm.engine')
 OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, 'tedloc_mm.engine')

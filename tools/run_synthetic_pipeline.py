@@ -173,8 +173,8 @@ class Pipeline:
 
     def overlay_options(self, out_dir):
         """Where the configs' WSOLVisualizationHook writes its overlays, and how many."""
-        return [f'custom_hooks.0.out_dir={out_dir}',
-                f'custom_hooks.0.num_images={self.args.num_overlays}']
+        return [f'default_hooks.visualization.out_dir={out_dir}',
+                f'default_hooks.visualization.num_images={self.args.num_overlays}']
 
     def _num_classes(self):
         with open(osp.join(self.data, 'metadata', 'class_names.txt')) as f:

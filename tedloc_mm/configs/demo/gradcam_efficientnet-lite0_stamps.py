@@ -8,7 +8,8 @@ _base_ = ['./linear-probe_efficientnet-lite0_stamps.py']
 model = dict(type='GradCAMLocalizer', cam_class='gt', target_layer='backbone.bn2')
 val_evaluator = dict(type='WSOLMetric', _delete_=True)
 test_evaluator = val_evaluator
-custom_hooks = [dict(type='WSOLVisualizationHook', num_images=8, enable_val=False)]
+# overlays of the first 8 test images (our default_hooks.visualization)
+default_hooks = dict(visualization=dict(enable=True, num_images=8, enable_val=False))
 # evaluation only (the linear probe is fitted by tools/train_linear_probe.py, not the Runner)
 train_dataloader = None
 val_cfg = dict()

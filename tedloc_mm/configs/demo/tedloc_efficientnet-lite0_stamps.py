@@ -50,10 +50,11 @@ default_hooks = dict(
     logger=dict(interval=10),
     # keep the checkpoint with the best localization on val, as the paper selects
     checkpoint=dict(by_epoch=False, interval=val_interval, max_keep_ckpts=1,
-                    save_best='wsol/MaxBoxAccV2', rule='greater'))
+                    save_best='wsol/MaxBoxAccV2', rule='greater'),
+    # overlays of the first 8 test images
+    visualization=dict(enable=True, num_images=8, enable_val=False))
 log_processor = dict(by_epoch=False)
 custom_hooks = [
-    dict(type='WSOLVisualizationHook', num_images=8, enable_val=False),
     # the encoder is frozen and the pipelines are fixed resizes and flips: its output is
     # computed once per image and flip (train) and once per val image, then reused
     dict(type='FrozenFeatureCacheHook')]

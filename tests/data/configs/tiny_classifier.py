@@ -22,11 +22,13 @@ pipeline = [
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
                  pipeline=pipeline),
     sampler=dict(type='InfiniteSampler', shuffle=True))
 test_dataloader = dict(
     batch_size=3, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='test',
                  pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))

@@ -26,6 +26,7 @@ test_pipeline = [
 ]
 val_dataloader = dict(
     batch_size=2, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='WSOLDataset', data_root=data_root, split='val',
                  pipeline=test_pipeline, test_mode=True))
@@ -34,4 +35,4 @@ val_evaluator = dict(type='WSOLMetric')
 test_evaluator = val_evaluator
 val_cfg = dict()
 test_cfg = dict()
-custom_hooks = [dict(type='WSOLVisualizationHook', num_images=3)]
+default_hooks = dict(visualization=dict(enable=True, num_images=3))

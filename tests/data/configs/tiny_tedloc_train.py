@@ -19,6 +19,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # the val split: the synthetic generator writes masks for val and test only, and
     # the test measures localization (PxAP too) on the images the model trained on

@@ -42,6 +42,9 @@ _dataset = dict(type=dataset_type, metainfo=metainfo, data_prefix=data_prefix,
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,  # 2-core CPU
+    # stated, not left to the tool: MMPretrain's tools/train.py / test.py force
+    # persistent_workers=True (an error with num_workers=0), pin_memory and their collate_fn
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     # iteration-based: InfiniteSampler (DefaultSampler sleeps 2 s at each restart)
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(**_dataset, data_root=pseudo_root, ann_file='splits/train.txt',
@@ -49,12 +52,14 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=16,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(**_dataset, data_root=gt_root, ann_file='splits/val.txt',
                  pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
     batch_size=16,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(**_dataset, data_root=gt_root, ann_file='splits/test.txt',
                  pipeline=test_pipeline, test_mode=True))

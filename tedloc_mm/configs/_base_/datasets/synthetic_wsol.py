@@ -36,6 +36,9 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,  # 2-core CPU: worker processes cost more than they save here
+    # stated, not left to the tool: MMPretrain's tools/train.py / test.py force
+    # persistent_workers=True (an error with num_workers=0), pin_memory and their collate_fn
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     # iteration-based schedules: InfiniteSampler (DefaultSampler would make MMEngine's
     # iter loop sleep 2 s at every dataloader restart)
     sampler=dict(type='InfiniteSampler', shuffle=True),
@@ -44,12 +47,14 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='val',
                  pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline, test_mode=True))

@@ -30,19 +30,24 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=16,
     num_workers=4,
+    # stated, not left to the tool: MMPretrain's tools/train.py / test.py force
+    # persistent_workers=True (an error with num_workers=0), pin_memory and their collate_fn
     persistent_workers=True,
+    collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),  # epoch-based schedule
     dataset=dict(type='WSOLDataset', split='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
+    collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='WSOLDataset', split='val', pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
+    collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='WSOLDataset', split='test', pipeline=test_pipeline, test_mode=True))
 # Paper §4.1: "Generated localization maps were evaluated at a resolution of 256x256
