@@ -37,6 +37,6 @@ train_dataloader = dict(batch_size=32)  # the paper's ILSVRC batch (= auto_scale
 # MaxBoxAccV2, Top-1/5 Loc and PxAP are still computed and reported. Maps are evaluated
 # at 256 x 256 (paper §4.1); --cfg-options test_evaluator.eval_size=224 evaluates at the
 # map's own 224 px.
-val_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.004)
-test_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.001)
+val_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.004)
+test_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.001)
 default_hooks = dict(checkpoint=dict(save_best='wsol/MaxBoxAcc', rule='greater'))

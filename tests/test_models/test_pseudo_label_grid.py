@@ -208,7 +208,7 @@ def test_every_tedloc_config_samples_on_its_decoders_grid():
         if '_base_' in path:
             continue
         cfg = Config.fromfile(path)
-        if (cfg.get('model') or {}).get('type') != 'TeDLoc':
+        if (cfg.get('model') or {}).get('type') != 'tedloc.TeDLoc':
             continue
         steps = [t for t in cfg.train_dataloader.dataset.pipeline
                  if t.type == 'PseudoLabelSampler']

@@ -22,15 +22,11 @@ import subprocess
 import sys
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
 import tedloc_mm  # noqa: F401
-from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
-from tedloc_mm.fileio import save_anchor_file
-from tedloc_mm.fileio.cam_store import CAMStoreWriter
-from tedloc_mm.fileio.wsol_metadata import read_wsol_split
+from tiny_tedloc import training_files
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'tests/data/configs/tiny_tedloc_train.py')
@@ -76,33 +72,8 @@ def _logged_metrics(work_dir):
 
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
-    """12 synthetic images (3 classes, masks), a CAM store, anchors, a backbone file."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from tedloc_mm.registry import MODELS
     d = tmp_path_factory.mktemp('host_tools')
-    data = str(d / 'data')
-    generate_synthetic_wsol(data, seed=5, num_classes=3, num_train=0, num_val=4, num_test=0,
-                            image_size=64)
-    cams = str(d / 'cams')
-    with CAMStoreWriter(cams, resolution=32) as writer:
-        for info in read_wsol_split(osp.join(data, 'metadata', 'val')):
-            mask = np.any([cv2.imread(osp.join(data, p), cv2.IMREAD_GRAYSCALE) > 0
-                           for p in info['mask_paths']], 0).astype(np.float32)
-            writer.write(info['img_id'], cv2.GaussianBlur(mask, (0, 0), 3))
-    anchors = str(d / 'anchors.pth')
-    save_anchor_file(anchors, torch.randn(3, 32, generator=torch.Generator().manual_seed(0)),
-                     ['a', 'b', 'c'], 'tiny', 'random-init', ['{}'])
-    eva = str(d / 'eva.pth')
-    torch.manual_seed(1)
-    with DefaultScope.overwrite_default_scope('tedloc'):
-        torch.save(MODELS.build(Config.fromfile(CONFIG).model.backbone).vit.state_dict(), eva)
-    options = [f'{loader}.dataset.data_root={data}'
-               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    options += [f'train_dataloader.dataset.cam_store={cams}', f'model.head.anchor_file={anchors}',
-                f'model.backbone.checkpoint={eva}', 'test_dataloader.dataset.split=val']
-    return dict(dir=d, options=options)
+    return dict(dir=d, options=training_files(d))
 
 
 @pytest.fixture(scope='module')

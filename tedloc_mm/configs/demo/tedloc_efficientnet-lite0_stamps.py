@@ -38,7 +38,7 @@ model = dict(
 # the recipe chosen on val (docs/en/demo_trials.md): AdamW, cosine to 0 over the run
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='TrainableParamsOptimWrapperConstructor',
+    constructor='tedloc.TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01))
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=0)]
@@ -57,4 +57,4 @@ log_processor = dict(by_epoch=False)
 custom_hooks = [
     # the encoder is frozen and the pipelines are fixed resizes and flips: its output is
     # computed once per image and flip (train) and once per val image, then reused
-    dict(type='FrozenFeatureCacheHook')]
+    dict(type='tedloc.FrozenFeatureCacheHook')]

@@ -5,7 +5,7 @@ import torch
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
-from tedloc_mm.registry import MODELS
+from tedloc_mm.registry import MODELS, build
 
 #: CLIP's normalisation (the EVA models were trained with it), in 0-255 units
 CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
@@ -53,11 +53,13 @@ class TeDLoc(BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = build(MODELS, data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(self._neck_cfg(neck, self.backbone))
-        self.head = MODELS.build(head)
+        # our scope, whatever the config's (an 'mmpretrain' / 'mmseg' config names us
+        # 'tedloc.TeDLoc' and our parts by bare name)
+        self.backbone = build(MODELS, backbone)
+        self.neck = build(MODELS, self._neck_cfg(neck, self.backbone))
+        self.head = build(MODELS, head)
         #: None (off) or {feature_cache_key: E(x) of one sample (C, h, w)}
         self.feature_cache = None
 

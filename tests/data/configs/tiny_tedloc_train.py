@@ -23,11 +23,11 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # the val split: the synthetic generator writes masks for val and test only, and
     # the test measures localization (PxAP too) on the images the model trained on
-    dataset=dict(type='WSOLDataset', data_root={{_base_.data_root}}, split='val',
+    dataset=dict(type='tedloc.WSOLDataset', data_root={{_base_.data_root}}, split='val',
                  cam_store=cam_store, pipeline=train_pipeline))
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='TrainableParamsOptimWrapperConstructor',
+    constructor='tedloc.TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
 param_scheduler = []
 train_cfg = dict(by_epoch=False, max_iters=30, val_interval=15)
@@ -36,4 +36,4 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=15, max_keep_ckpts=4,
                     save_best='wsol/PxAP', rule='greater'))
 log_processor = dict(by_epoch=False)
-custom_hooks = [dict(type='LeanCheckpointHook')]
+custom_hooks = [dict(type='tedloc.LeanCheckpointHook')]

@@ -8,7 +8,7 @@
 # Label PNGs: 0 background, k + 1 the WSOL class k, 255 ignored (reduce_zero_label
 # must stay False: 0 is a class). The classes and palette are those the export writes
 # into its seg_meta.json; tedloc.CheckSegLabel refuses a label outside them.
-dataset_type = 'BaseSegDataset'
+dataset_type = 'mmseg.BaseSegDataset'
 pseudo_root = 'work_dirs/stamp_demo/seg/tedloc'
 gt_root = 'work_dirs/stamp_demo/seg/gt'
 classes = ('background', 'bird', 'mammal', 'fish', 'fruit', 'flower', 'vehicle')
@@ -65,5 +65,5 @@ test_dataloader = dict(
                  pipeline=test_pipeline, test_mode=True))
 # MMSegmentation's IoUMetric (mIoU over background + classes) and the class-agnostic
 # foreground IoU (the mask's extent whatever class it names)
-val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']), dict(type='tedloc.FGIoUMetric')]
+val_evaluator = [dict(type='mmseg.IoUMetric', iou_metrics=['mIoU']), dict(type='tedloc.FGIoUMetric')]
 test_evaluator = val_evaluator

@@ -4,7 +4,7 @@
 # Default paths are those of the demo pipeline (tools/run_synthetic_pipeline.py writes
 # everything under work_dirs/stamp_demo/). Another location: re-state the dataloaders'
 # dataset fields or pass e.g. --cfg-options train_dataloader.dataset.data_root=...
-dataset_type = 'WSOLDataset'
+dataset_type = 'tedloc.WSOLDataset'
 data_root = 'work_dirs/stamp_demo/data'
 cam_store = 'work_dirs/stamp_demo/cams/train'
 # the pseudo-label sampler's grid (input pixels per cell); TeD-Loc configs on this data
@@ -58,5 +58,5 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='WSOLMetric')
+val_evaluator = dict(type='tedloc.WSOLMetric')
 test_evaluator = val_evaluator

@@ -4,7 +4,7 @@
 # --out work_dirs/synthetic_demo/data`; the demo with --data gliders writes under its own
 # --work-dir instead). Another location: re-state the dataloaders' dataset fields or pass e.g.
 #   --cfg-options train_dataloader.dataset.data_root=...
-dataset_type = 'WSOLDataset'
+dataset_type = 'tedloc.WSOLDataset'
 data_root = 'work_dirs/synthetic_demo/data'
 cam_store = 'work_dirs/synthetic_demo/cams/train'
 # the pseudo-label sampler's grid (input pixels per cell); TeD-Loc configs on this data
@@ -58,5 +58,5 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='WSOLMetric')
+val_evaluator = dict(type='tedloc.WSOLMetric')
 test_evaluator = val_evaluator

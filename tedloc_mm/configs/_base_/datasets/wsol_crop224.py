@@ -35,25 +35,25 @@ train_dataloader = dict(
     persistent_workers=True,
     collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),  # epoch-based schedule
-    dataset=dict(type='WSOLDataset', split='train', pipeline=train_pipeline))
+    dataset=dict(type='tedloc.WSOLDataset', split='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
     collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='WSOLDataset', split='val', pipeline=test_pipeline, test_mode=True))
+    dataset=dict(type='tedloc.WSOLDataset', split='val', pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
     collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='WSOLDataset', split='test', pipeline=test_pipeline, test_mode=True))
+    dataset=dict(type='tedloc.WSOLDataset', split='test', pipeline=test_pipeline, test_mode=True))
 # Paper §4.1: "Generated localization maps were evaluated at a resolution of 256x256
 # pixels": every map (224 px here) is resized bicubically to 256 x 256 and the GT boxes
 # are rescaled from the original image to 256 x 256 (int truncation). The map's own
 # size instead: --cfg-options test_evaluator.eval_size=224 (val_evaluator for the
 # checkpoint selection during training).
-val_evaluator = dict(type='WSOLMetric', eval_size=256)
+val_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256)
 test_evaluator = val_evaluator

@@ -21,7 +21,7 @@ decoder_out_stride = 4
 anchor_dim = 768  # d of the text model of the anchor file (open_clip ViT-L-14: 768)
 
 model = dict(
-    type='TeDLoc',
+    type='tedloc.TeDLoc',
     # ImageNet normalisation, RGB (MMPretrain's ConvNeXt training)
     data_preprocessor=dict(
         type='ClsDataPreprocessor',

@@ -20,7 +20,7 @@ decoder_out_stride = 4
 anchor_dim = 768  # d of the text model of the anchor file (open_clip ViT-L-14: 768)
 
 model = dict(
-    type='TeDLoc',
+    type='tedloc.TeDLoc',
     # the preprocessing the weights were trained with: RGB, x / 127.5 - 1
     data_preprocessor=dict(
         type='ClsDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True),

@@ -20,7 +20,7 @@ decoder_out_stride = 4
 anchor_dim = 768  # d of the text model of the anchor file (open_clip ViT-L-14: 768)
 
 model = dict(
-    type='TeDLoc',
+    type='tedloc.TeDLoc',
     data_preprocessor=dict(
         type='ClsDataPreprocessor',
         # CLIP normalisation, RGB (EVA-01-L's classification fine-tuning used it: timm's
