@@ -29,7 +29,8 @@ _SUBPACKAGES = ('analysis', 'apis', 'clip', 'datasets', 'embedded_benchmarks', '
                 'evaluation', 'fileio', 'models', 'pseudo_labels', 'registry', 'structures',
                 'visualization')
 #: the subpackages whose modules register components
-_REGISTERING = ('analysis.curves_hook', 'datasets', 'engine', 'evaluation.wsol_metric',
+_REGISTERING = ('analysis.curves_hook', 'datasets', 'datasets.seg_export_dataset', 'engine',
+                'evaluation.wsol_metric',
                 'evaluation.seg_metric', 'models', 'visualization')
 
 

@@ -65,7 +65,8 @@ OPTIM_WRAPPERS = _child(mmpretrain_registry.OPTIM_WRAPPERS, 'tedloc_mm.engine')
 OPTIM_WRAPPER_CONSTRUCTORS = _child(mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS,
                                     'tedloc_mm.engine')
 PARAM_SCHEDULERS = _child(mmpretrain_registry.PARAM_SCHEDULERS, 'tedloc_mm.engine')
-DATASETS = _child(mmpretrain_registry.DATASETS, 'tedloc_mm.datasets')
+DATASETS = _child(mmpretrain_registry.DATASETS, 'tedloc_mm.datasets',
+                  'tedloc_mm.datasets.seg_export_dataset')
 DATA_SAMPLERS = _child(mmpretrain_registry.DATA_SAMPLERS, 'tedloc_mm.datasets')
 TRANSFORMS = _child(mmpretrain_registry.TRANSFORMS, 'tedloc_mm.datasets')
 MODELS = _child(mmpretrain_registry.MODELS, 'tedloc_mm.models')
