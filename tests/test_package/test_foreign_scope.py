@@ -79,3 +79,21 @@ def test_a_part_no_registry_knows_names_itself_the_scope_and_the_fix(tmp_path, o
     msg = str(err.value)
     assert "'TeDLocDecodr'" in msg and "scope 'tedloc'" in msg
     assert 'custom_imports' in msg and "'tedloc.' prefix" in msg
+
+
+def test_one_class_for_every_spelling_of_a_type():
+    """Code that looks for a component in a config compares the class the registry
+    resolves, whatever the spelling and the caller's scope."""
+    from mmengine.registry import DefaultScope
+
+    from tedloc_mm.datasets import PseudoLabelSampler
+    from tedloc_mm.registry import MODELS, TRANSFORMS, component_class
+    for scope in ('tedloc', 'mmseg'):
+        with DefaultScope.overwrite_default_scope(scope):
+            assert component_class(TRANSFORMS, 'PseudoLabelSampler') is PseudoLabelSampler
+            assert component_class(TRANSFORMS, 'tedloc.PseudoLabelSampler') \
+                is PseudoLabelSampler
+            assert component_class(TRANSFORMS, PseudoLabelSampler) is PseudoLabelSampler
+            assert component_class(MODELS, 'mmpretrain.ImageClassifier').__name__ == \
+                'ImageClassifier'
+            assert component_class(TRANSFORMS, 'NoSuchSampler') is None

@@ -35,7 +35,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
-from tedloc_mm.registry import DATASETS
+from tedloc_mm.registry import DATASETS, TRANSFORMS, component_class
 from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG
 
 SAMPLER = 'PseudoLabelSampler'
@@ -75,9 +75,11 @@ def parse_args(argv=None):
     return args
 
 
-def _bare_type(step) -> str:
-    t = step['type']
-    return t.split('.')[-1] if isinstance(t, str) else t.__name__
+def _is_sampler(step) -> bool:
+    """Whether a pipeline step is a PseudoLabelSampler, however its type is spelled."""
+    from tedloc_mm.datasets import PseudoLabelSampler
+    cls = component_class(TRANSFORMS, step['type'])
+    return isinstance(cls, type) and issubclass(cls, PseudoLabelSampler)
 
 
 def build_train_dataset(cfg: Config):
@@ -87,10 +89,10 @@ def build_train_dataset(cfg: Config):
     except AttributeError:
         raise KeyError('the config has no train_dataloader.dataset') from None
     steps = ds_cfg.get('pipeline', [])
-    samplers = [s for s in steps if _bare_type(s) == SAMPLER]
+    samplers = [s for s in steps if _is_sampler(s)]
     if not samplers:
         raise ValueError(f'the train pipeline has no {SAMPLER}: '
-                         f'{[_bare_type(s) for s in steps]}')
+                         f'{[s["type"] for s in steps]}')
     for s in samplers:
         s['keep_fg_region'] = True
     return DATASETS.build(ds_cfg)
