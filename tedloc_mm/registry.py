@@ -29,13 +29,12 @@ def _child(parent: Registry, *locations: str) -> Registry:
 
 def component_class(registry: Registry, type_: Any) -> Any:
     """The class a config's ``type`` names (``'X'``, ``'tedloc.X'``, ``'mmpretrain.X'``
-    or the class itself), as our scope resolves it; None when no registry knows it.
-    Code that looks for a component in a config compares classes, not spellings."""
+    or the class itself) as one of our registries resolves it, whatever the caller's
+    scope; None when no registry knows it. Code that looks for a component in a config
+    compares classes, not spellings."""
     if not isinstance(type_, str):
         return type_
-    with DefaultScope.overwrite_default_scope(SCOPE):
-        with registry.switch_scope_and_registry(SCOPE) as scoped:
-            return scoped.get(type_)
+    return registry.get(type_)
 
 
 def build(registry: Registry, cfg: Any, **kwargs) -> Any:
