@@ -97,3 +97,57 @@ def test_one_class_for_every_spelling_of_a_type():
             assert component_class(MODELS, 'mmpretrain.ImageClassifier').__name__ == \
                 'ImageClassifier'
             assert component_class(TRANSFORMS, 'NoSuchSampler') is None
+
+
+def _runner_built(cfg):
+    """(MMEngine root registry, type, the dict's own _scope_) of what the Runner builds."""
+    from mmengine import registry as r
+    if cfg.get('model'):
+        yield r.MODELS, cfg.model
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(name):
+            yield r.DATASETS, cfg[name].dataset
+            if cfg[name].get('sampler'):
+                yield r.DATA_SAMPLERS, cfg[name].sampler
+    for name in ('val_evaluator', 'test_evaluator'):
+        ev = cfg.get(name)
+        for metric in (ev if isinstance(ev, list) else [ev] if ev else []):
+            yield r.METRICS, metric
+    for hook in list((cfg.get('default_hooks') or {}).values()) + list(
+            cfg.get('custom_hooks') or []):
+        if hook:
+            yield r.HOOKS, hook
+    wrapper = cfg.get('optim_wrapper')
+    if wrapper and wrapper.get('constructor'):
+        yield r.OPTIM_WRAPPER_CONSTRUCTORS, dict(type=wrapper.constructor)
+    if wrapper and wrapper.get('optimizer'):
+        yield r.OPTIMIZERS, wrapper.optimizer
+    schedulers = cfg.get('param_scheduler') or []
+    for s in (schedulers if isinstance(schedulers, list) else [schedulers]):
+        yield r.PARAM_SCHEDULERS, s
+    if cfg.get('visualizer'):
+        yield r.VISUALIZERS, cfg.visualizer
+
+
+def test_every_config_names_what_the_runner_builds_so_another_scope_finds_it():
+    """Each installed config, inherited by an 'mmpretrain' or an 'mmseg' config: every
+    component the Runner builds (model, datasets, samplers, metrics, hooks, optimizer
+    constructor, schedulers, visualizer) resolves from that scope, as MMEngine's
+    build_from_cfg looks it up (a dict's own _scope_, else the default scope)."""
+    import glob
+
+    from mmengine.config import Config
+
+    tedloc_mm.register_all_modules()
+    missing = []
+    paths = [p for p in glob.glob(osp.join(ROOT, 'tedloc_mm', 'configs', '**', '*.py'),
+                                  recursive=True) if '_base_' not in p]
+    assert len(paths) >= 39
+    for path in paths:
+        cfg = Config.fromfile(path)
+        for scope in ('mmpretrain', 'mmseg'):
+            for registry, item in _runner_built(cfg):
+                with registry.switch_scope_and_registry(item.get('_scope_', scope)) as reg:
+                    if reg.get(item['type']) is None:
+                        missing.append((osp.relpath(path, ROOT), scope, item['type']))
+    assert not missing, missing
