@@ -61,5 +61,6 @@ test_dataloader = dict(
                  pipeline=test_pipeline, test_mode=True))
 # MMSegmentation's IoUMetric (mIoU over background + classes) and the class-agnostic
 # foreground IoU (the mask's extent whatever class it names)
-val_evaluator = [dict(type='mmseg.IoUMetric', iou_metrics=['mIoU']), dict(type='tedloc.FGIoUMetric')]
+val_evaluator = [dict(type='mmseg.IoUMetric', iou_metrics=['mIoU']),
+                 dict(type='tedloc.FGIoUMetric')]
 test_evaluator = val_evaluator
