@@ -10,11 +10,11 @@
 """
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import cv2
 from mmpretrain.structures import DataSample
 from skimage.filters import threshold_otsu
 
