@@ -136,7 +136,7 @@ def check_checkpoint_weights(model: torch.nn.Module, checkpoint, filename: str,
         meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
         if any(k in frozen for k in missing) and (meta or {}).get(LEAN_META_KEY):
             lines.append('it is a lean checkpoint (saved without its frozen encoder): add '
-                         "custom_hooks=[dict(type='LeanCheckpointHook')] to the config so "
+                         "custom_hooks=[dict(type='tedloc.LeanCheckpointHook')] to the config so "
                          'that the encoder is restored from its own file')
         if unexpected:
             lines.append(f'{len(unexpected)} of its keys are not in the model '
