@@ -197,3 +197,18 @@ def test_two_cpu_processes_test_what_one_does(files, tested):
     assert host_metrics == pytest.approx({k: v for k, v in one.items() if k.startswith('wsol/')},
                                          abs=1e-9)
     assert len(os.listdir(d / 'dist_show')) == 3  # drawn by the main process
+
+
+def test_host_dist_train_on_two_cpu_processes(files):
+    """MMPretrain's dist_train.sh, 2 CPU processes, with the documented CPU options:
+    exit 0 and a checkpoint. (Weights differ from 1 process by the per-rank
+    pseudo-label draws: tests/test_tools/test_dist_train.py says why.)"""
+    d = files['dir']
+    proc = subprocess.Popen(
+        ['bash', osp.join(HOST, 'dist_train.sh'), CONFIG, '2', '--work-dir',
+         str(d / 'dist_train'), '--cfg-options', *files['options'], *SHORT, *CPU_DIST,
+         'train_dataloader.batch_size=2'],
+        cwd=ROOT, env=dict(_env(), PORT=_free_port()), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    _finish(proc)
+    assert osp.isfile(d / 'dist_train' / 'iter_4.pth')
