@@ -30,8 +30,9 @@ _SUBPACKAGES = ('analysis', 'apis', 'clip', 'datasets', 'embedded_benchmarks', '
                 'evaluation', 'fileio', 'models', 'pseudo_labels', 'registry', 'structures',
                 'visualization', 'workflow')
 #: the subpackages whose modules register components
-_REGISTERING = ('datasets', 'engine', 'evaluation.wsol_metric', 'evaluation.seg_metric',
-                'models', 'visualization')
+_REGISTERING = ('analysis.curves_hook', 'datasets', 'datasets.seg_export_dataset', 'engine',
+                'evaluation.wsol_metric',
+                'evaluation.seg_metric', 'models', 'visualization')
 
 
 def config_path(name: str) -> str:

@@ -39,3 +39,45 @@ def batch(model, n=2, size=64):
     imgs = [torch.randint(0, 256, (3, size, size), generator=g).to(torch.uint8)
             for _ in range(n)]
     return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
+
+
+def training_files(d) -> list:
+    """Files for tests/data/configs/tiny_tedloc_train.py under folder ``d``: 12
+    synthetic 64 px images (3 classes, masks), a CAM store (each image's blurred mask),
+    random anchors and the random backbone's file. Returns the ``--cfg-options`` that
+    point the config at them (the test split is the val split)."""
+    import os.path as osp
+
+    import cv2
+    import numpy as np
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
+    from tedloc_mm.fileio import save_anchor_file
+    from tedloc_mm.fileio.cam_store import CAMStoreWriter
+    from tedloc_mm.fileio.wsol_metadata import read_wsol_split
+    config = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'configs',
+                      'tiny_tedloc_train.py')
+    d = str(d)
+    data = osp.join(d, 'data')
+    generate_synthetic_wsol(data, seed=5, num_classes=3, num_train=0, num_val=4, num_test=0,
+                            image_size=64)
+    cams = osp.join(d, 'cams')
+    with CAMStoreWriter(cams, resolution=32) as writer:
+        for info in read_wsol_split(osp.join(data, 'metadata', 'val')):
+            mask = np.any([cv2.imread(osp.join(data, p), cv2.IMREAD_GRAYSCALE) > 0
+                           for p in info['mask_paths']], 0).astype(np.float32)
+            writer.write(info['img_id'], cv2.GaussianBlur(mask, (0, 0), 3))
+    anchors = osp.join(d, 'anchors.pth')
+    save_anchor_file(anchors, torch.randn(3, 32, generator=torch.Generator().manual_seed(0)),
+                     ['a', 'b', 'c'], 'tiny', 'random-init', ['{}'])
+    eva = osp.join(d, 'eva.pth')
+    torch.manual_seed(1)
+    with DefaultScope.overwrite_default_scope('tedloc'):
+        torch.save(MODELS.build(Config.fromfile(config).model.backbone).vit.state_dict(), eva)
+    options = [f'{loader}.dataset.data_root={data}'
+               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    return options + [f'train_dataloader.dataset.cam_store={cams}',
+                      f'model.head.anchor_file={anchors}', f'model.backbone.checkpoint={eva}',
+                      'test_dataloader.dataset.split=val']

@@ -142,19 +142,11 @@ def main(argv=None):
                                                 '--save-scoremaps')
     if args.show or args.show_dir:
         with_show_dir(cfg, args)
+    # the config's default_hooks refuse a file without the model's weights
+    # (checkpoint_weights) and draw the curves of --analysis-dir (curves)
     cfg.load_from = None if no_ckpt else args.checkpoint
     cfg.resume = False
-    if not no_ckpt:
-        # refuse a file without the model's weights (before they go into the model)
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type='tedloc.CheckpointWeightsHook', filename=args.checkpoint)]
     runner = Runner.from_cfg(cfg)
-    if args.analysis_dir:
-        # the figure while the visualizer (TensorBoard) is still open
-        from tedloc_mm.analysis.curves_hook import WSOLCurvesHook
-        out_dir = osp.abspath(args.analysis_dir)
-        label = f'{osp.splitext(osp.basename(args.config))[0]} ({osp.basename(out_dir)})'
-        runner.register_hook(WSOLCurvesHook(out_dir, label))
     with trusted_checkpoints([cfg.load_from] if args.trust_checkpoint else []):
         metrics = runner.test()
     if args.out and is_main_process():

@@ -18,7 +18,7 @@ _base_ = [
 #       --out anchors/cub_vit-l-14.pth
 anchor_text = dict(model='ViT-L-14', templates='cub')
 model = dict(
-    neck=dict(out_channels=768),
+    neck=dict(out_channels=768, out_stride={{_base_.pseudo_label_stride}}),
     head=dict(num_classes=200, in_channels=768, anchor_file='anchors/cub_vit-l-14.pth',
               orthogonalization='qr'))
 
@@ -34,6 +34,6 @@ train_dataloader = dict(batch_size=16)  # the paper's CUB batch (= auto_scale_lr
 # MaxBoxAccV2, Top-1/5 Loc and PxAP are still computed and reported. Maps are evaluated
 # at 256 x 256 (paper §4.1); --cfg-options test_evaluator.eval_size=224 evaluates at the
 # map's own 224 px.
-val_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.004)
-test_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.001)
+val_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.004)
+test_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.001)
 default_hooks = dict(checkpoint=dict(save_best='wsol/MaxBoxAcc', rule='greater'))

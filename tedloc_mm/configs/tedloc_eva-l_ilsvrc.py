@@ -24,7 +24,7 @@ _base_ = [
 # text width d = 1024 >= K = 1000, so QR is valid
 anchor_text = dict(model='ViT-H-14', templates='ensemble')
 model = dict(
-    neck=dict(out_channels=1024),
+    neck=dict(out_channels=1024, out_stride={{_base_.pseudo_label_stride}}),
     head=dict(num_classes=1000, in_channels=1024,
               anchor_file='anchors/ilsvrc_vit-h-14.pth', orthogonalization='qr'))
 
@@ -40,6 +40,6 @@ train_dataloader = dict(batch_size=32)  # the paper's ILSVRC batch (= auto_scale
 # MaxBoxAccV2, Top-1/5 Loc and PxAP are still computed and reported. Maps are evaluated
 # at 256 x 256 (paper §4.1); --cfg-options test_evaluator.eval_size=224 evaluates at the
 # map's own 224 px.
-val_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.004)
-test_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.001)
+val_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.004)
+test_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.001)
 default_hooks = dict(checkpoint=dict(save_best='wsol/MaxBoxAcc', rule='greater'))

@@ -17,8 +17,9 @@ from typing import Any, List, Optional
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
 
-from tedloc_mm.registry import DATASETS
+from tedloc_mm.registry import DATASETS, SCOPE
 from tedloc_mm.fileio.image_io import ImageReadError
 from tedloc_mm.fileio.class_names import read_class_names
 from tedloc_mm.fileio.wsol_metadata import LOCALIZATION_FILES, read_wsol_split
@@ -121,7 +122,9 @@ class WSOLDataset(BaseDataset):
         metainfo = kwargs.pop('metainfo', None) or {}
         if class_names_file and 'classes' not in metainfo:
             metainfo = dict(metainfo, classes=tuple(read_class_names(class_names_file)))
-        super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
+        # the pipeline's transforms build in our scope, whatever the config's
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         classes = self.metainfo.get('classes')

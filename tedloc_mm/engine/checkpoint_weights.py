@@ -30,6 +30,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.optim import BaseOptimWrapper
 
 from tedloc_mm.registry import HOOKS
 from .lean_checkpoint import META_KEY as LEAN_META_KEY
@@ -135,7 +136,7 @@ def check_checkpoint_weights(model: torch.nn.Module, checkpoint, filename: str,
         meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
         if any(k in frozen for k in missing) and (meta or {}).get(LEAN_META_KEY):
             lines.append('it is a lean checkpoint (saved without its frozen encoder): add '
-                         "custom_hooks=[dict(type='LeanCheckpointHook')] to the config so "
+                         "custom_hooks=[dict(type='tedloc.LeanCheckpointHook')] to the config so "
                          'that the encoder is restored from its own file')
         if unexpected:
             lines.append(f'{len(unexpected)} of its keys are not in the model '
@@ -153,14 +154,23 @@ def check_checkpoint_weights(model: torch.nn.Module, checkpoint, filename: str,
 
 @HOOKS.register_module()
 class CheckpointWeightsHook(Hook):
-    """Run :func:`check_checkpoint_weights` on every checkpoint the Runner loads
-    (``load_from``), before the weights go into the model. ``tools/test.py`` adds it.
+    """Run :func:`check_checkpoint_weights` on the checkpoint a test or validation run
+    loads (``load_from``), before the weights go into the model.
+
+    Our configs have it as ``default_hooks.checkpoint_weights``
+    (``configs/_base_/default_runtime.py``; a ``default_hooks`` entry, so a config that
+    replaces ``custom_hooks`` keeps it), so every tool that tests a checkpoint through
+    the Runner refuses a weightless one: ours, MMPretrain's ``tools/test.py``,
+    ``Runner.from_cfg(cfg).test()``. A **training** run is left alone: ``load_from`` there
+    may be a partial checkpoint to fine-tune from (MMEngine loads it non-strictly).
+    Training is told apart by the Runner's ``optim_wrapper``, which ``Runner.train()``
+    builds before it loads a checkpoint and ``test()`` / ``val()`` never build.
 
     Priority LOWEST: after ``LeanCheckpointHook`` (VERY_LOW) restored a lean
     checkpoint's frozen encoder.
 
     Args:
-        filename: the file named in errors (default: the Runner's ``load_from``).
+        filename: the file named in errors (default: the config's ``load_from``).
     """
     priority = 'LOWEST'
 
@@ -168,5 +178,7 @@ class CheckpointWeightsHook(Hook):
         self.filename = filename
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        name = self.filename or getattr(runner, '_load_from', None) or '(checkpoint)'
+        if isinstance(runner.optim_wrapper, BaseOptimWrapper):
+            return  # training: fine-tuning from a partial checkpoint is allowed
+        name = self.filename or runner.cfg.get('load_from') or '(checkpoint)'
         check_checkpoint_weights(runner.model, checkpoint, name, logger=runner.logger)

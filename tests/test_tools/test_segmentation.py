@@ -76,7 +76,7 @@ def test_segmenter_trains_and_tests_in_mmseg_scope(exports):
     with open(osp.join(work, [d for d in os.listdir(work) if d[:2] == '20'][0],
                        'vis_data', 'config.py')) as f:
         text = f.read()
-    assert "default_scope = 'mmseg'" in text and "type='EncoderDecoder'" in text
+    assert "default_scope = 'mmseg'" in text and "type='mmseg.EncoderDecoder'" in text
 
     # IoUMetric's float32 best score in the message hub: loads without the opt-in
     metrics = str(tmp / 'test.json')
@@ -102,3 +102,64 @@ def test_segmenter_trains_and_tests_in_mmseg_scope(exports):
             CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
     finally:
         safe_checkpoint._safe_globals_list = full
+
+
+def test_mmseg_own_tools_train_and_test_from_the_exports_alone(exports):
+    """MMSegmentation's own tools/train.py and test.py (its wheel's copies), given only
+    where the exports are and the decode head's class count by name: the dataset reads
+    classes, palette and image suffix from seg_meta.json, CheckSegLabel its class count
+    from the samples, and a label outside the export's classes is refused."""
+    import mmseg
+    tools = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
+    tmp, gt, pseudo = exports
+    with open(osp.join(gt, 'seg_meta.json')) as f:
+        meta = json.load(f)
+    assert meta['classes'] == ['background', 'a', 'b']
+    opts = ['model.decode_head.num_classes=3', f'train_dataloader.dataset.data_root={pseudo}',
+            f'val_dataloader.dataset.data_root={gt}', f'test_dataloader.dataset.data_root={gt}']
+    work = str(tmp / 'host_work')
+    _run([osp.join(tools, 'train.py'), CONFIG, '--work-dir', work, '--cfg-options', *opts,
+          'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+          'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+          'default_hooks.checkpoint.interval=2'])
+    ckpt = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(ckpt), os.listdir(work)
+    _run([osp.join(tools, 'test.py'), CONFIG, ckpt, '--work-dir', str(tmp / 'host_test'),
+          '--cfg-options', *opts])
+    logs = [osp.join(r, f) for r, _, fs in os.walk(tmp / 'host_test') for f in fs
+            if f.endswith('.json') and f[:2] == '20']
+    result = json.load(open(logs[0]))
+    assert {'mIoU', 'FG-IoU'} <= set(result)
+
+    from mmengine.registry import DefaultScope
+
+    import tedloc_mm  # noqa: F401
+    from tedloc_mm.fileio.seg_labels import SegLabelError
+    from tedloc_mm.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = DATASETS.build(dict(type='tedloc.SegExportDataset', data_root=gt,
+                                 ann_file='splits/val.txt', pipeline=[
+                                     dict(type='LoadImageFromFile'),
+                                     dict(type='LoadAnnotations'),
+                                     dict(type='tedloc.CheckSegLabel')]))
+    assert ds.metainfo['classes'] == ('background', 'a', 'b')
+    assert ds.metainfo['palette'] == meta['palette']
+    out = ds[0]
+    assert out['num_seg_classes'] == 3 and out['gt_seg_map'].max() <= 2
+    # a label value 3 in a 3-class export: refused, naming the file
+    import cv2
+    path = out['seg_map_path']
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    label.flat[0] = 3
+    bad_root = tmp / 'bad_gt'
+    import shutil
+    shutil.copytree(gt, bad_root, symlinks=True)
+    cv2.imwrite(path.replace(gt, str(bad_root)), label)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        bad = DATASETS.build(dict(type='tedloc.SegExportDataset', data_root=str(bad_root),
+                                  ann_file='splits/val.txt', pipeline=[
+                                      dict(type='LoadImageFromFile'),
+                                      dict(type='LoadAnnotations'),
+                                      dict(type='tedloc.CheckSegLabel')]))
+    with pytest.raises(SegLabelError, match=osp.basename(path)):
+        bad[0]

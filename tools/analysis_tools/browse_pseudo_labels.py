@@ -40,15 +40,15 @@ from tedloc_mm.tool_errors import CfgOptionsAction
 def _heavy_imports():
     """MMCV, torch and the pipeline, imported after the arguments are parsed (so that
     --help answers at once), as module globals for the functions below."""
-    global mmcv, init_default_scope, set_random_seed, resolve_pseudo_label_stride
-    global DATASETS, PSEUDO_BG, PSEUDO_FG
+    global mmcv, init_default_scope, set_random_seed
+    global DATASETS, TRANSFORMS, component_class, PSEUDO_BG, PSEUDO_FG
     import mmcv
     from mmengine.registry import init_default_scope
     from mmengine.runner import set_random_seed
 
-    from tedloc_mm.engine.runner_config import resolve_pseudo_label_stride
-    from tedloc_mm.registry import DATASETS
+    from tedloc_mm.registry import DATASETS, TRANSFORMS, component_class
     from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG
+
 
 SAMPLER = 'PseudoLabelSampler'
 PACKERS = ('PackWSOLInputs', 'PackInputs')
@@ -88,9 +88,11 @@ def parse_args(argv=None):
     return args
 
 
-def _bare_type(step) -> str:
-    t = step['type']
-    return t.split('.')[-1] if isinstance(t, str) else t.__name__
+def _is_sampler(step) -> bool:
+    """Whether a pipeline step is a PseudoLabelSampler, however its type is spelled."""
+    from tedloc_mm.datasets import PseudoLabelSampler
+    cls = component_class(TRANSFORMS, step['type'])
+    return isinstance(cls, type) and issubclass(cls, PseudoLabelSampler)
 
 
 def build_train_dataset(cfg: Config):
@@ -100,10 +102,10 @@ def build_train_dataset(cfg: Config):
     except AttributeError:
         raise KeyError('the config has no train_dataloader.dataset') from None
     steps = ds_cfg.get('pipeline', [])
-    samplers = [s for s in steps if _bare_type(s) == SAMPLER]
+    samplers = [s for s in steps if _is_sampler(s)]
     if not samplers:
         raise ValueError(f'the train pipeline has no {SAMPLER}: '
-                         f'{[_bare_type(s) for s in steps]}')
+                         f'{[s["type"] for s in steps]}')
     for s in samplers:
         s['keep_fg_region'] = True
     return DATASETS.build(ds_cfg)
@@ -214,7 +216,6 @@ def main(argv=None):
     _heavy_imports()
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    resolve_pseudo_label_stride(cfg)  # the sampler's grid is the decoder's
     init_default_scope(cfg.get('default_scope', 'tedloc'))
     dataset = build_train_dataset(cfg)
     names = (dataset.metainfo or {}).get('classes')

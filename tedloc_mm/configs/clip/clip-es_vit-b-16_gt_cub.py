@@ -12,7 +12,7 @@ _base_ = [
 clip_checkpoint = 'checkpoints/clip/ViT-B-16.pt'
 
 model = dict(
-    type='CLIPESLocalizer',
+    type='tedloc.CLIPESLocalizer',
     clip=dict(model_name='ViT-B-16', checkpoint=clip_checkpoint),
     # CUB's folder names ("Black footed Albatross"), in label order
     class_names='cub',

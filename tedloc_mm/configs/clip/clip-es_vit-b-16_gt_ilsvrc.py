@@ -9,7 +9,7 @@ _base_ = [
 clip_checkpoint = 'checkpoints/clip/ViT-B-16.pt'
 
 model = dict(
-    type='CLIPESLocalizer',
+    type='tedloc.CLIPESLocalizer',
     clip=dict(model_name='ViT-B-16', checkpoint=clip_checkpoint),
     # OpenAI's readable ImageNet names (CLIP's own zero-shot class list), label order
     class_names='imagenet_openai',

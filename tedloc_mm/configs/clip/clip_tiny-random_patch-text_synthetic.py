@@ -4,6 +4,6 @@
 #       --cfg-options test_dataloader.dataset.data_root=work_dirs/synthetic_demo/data
 _base_ = ['./_base_/tiny_random_clip_synthetic.py']
 model = dict(
-    type='CLIPPatchTextLocalizer', clip={{_base_.tiny_clip}},
+    type='tedloc.CLIPPatchTextLocalizer', clip={{_base_.tiny_clip}},
     class_names={{_base_.synthetic_classes}}, templates='openai_imagenet',
     last_attention='vanilla', map_class='gt', score_source='same')

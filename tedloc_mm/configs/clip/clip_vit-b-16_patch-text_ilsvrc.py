@@ -9,7 +9,7 @@ _base_ = [
 clip_checkpoint = 'checkpoints/clip/ViT-B-16.pt'
 
 model = dict(
-    type='CLIPPatchTextLocalizer',
+    type='tedloc.CLIPPatchTextLocalizer',
     clip=dict(model_name='ViT-B-16', checkpoint=clip_checkpoint),
     class_names='imagenet_openai',
     templates='openai_imagenet',   # the 80 prompts SCLIP and NACLIP embed classes with

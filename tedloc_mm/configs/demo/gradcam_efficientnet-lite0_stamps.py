@@ -5,10 +5,11 @@
 _base_ = ['./linear-probe_efficientnet-lite0_stamps.py']
 
 # backbone.bn2: BN + ReLU6 after the 1280-wide head conv, the map the head pools
-model = dict(type='GradCAMLocalizer', cam_class='gt', target_layer='backbone.bn2')
-val_evaluator = dict(type='WSOLMetric', _delete_=True)
+model = dict(type='tedloc.GradCAMLocalizer', cam_class='gt', target_layer='backbone.bn2')
+val_evaluator = dict(type='tedloc.WSOLMetric', _delete_=True)
 test_evaluator = val_evaluator
-custom_hooks = [dict(type='WSOLVisualizationHook', num_images=8, enable_val=False)]
+# overlays of the first 8 test images (our default_hooks.visualization)
+default_hooks = dict(visualization=dict(enable=True, num_images=8, enable_val=False))
 # evaluation only (the linear probe is fitted by tools/train_linear_probe.py, not the Runner)
 train_dataloader = None
 val_cfg = dict()

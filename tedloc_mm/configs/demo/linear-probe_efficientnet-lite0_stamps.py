@@ -10,7 +10,7 @@ _base_ = [
 num_classes = 6
 
 model = dict(
-    type='ImageClassifier',
+    type='mmpretrain.ImageClassifier',
     # the packaged weights' preprocessing: RGB, x / 127.5 - 1
     data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=num_classes,
                            mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True),
@@ -23,5 +23,5 @@ backbone_checkpoint = 'packaged'
 probe_c_grid = (0.001, 0.01, 0.1, 1.0)
 
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline={{_base_.classifier_train_pipeline}}))
-val_evaluator = dict(type='Accuracy', topk=(1, ))
+val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

@@ -30,7 +30,9 @@ model = dict(
     # reduce_channels: a 1x1 conv 1392 -> 256 at 14 x 14 before the 3x3 stage at 28 x 28,
     # which at 1392 input channels costs as much as the encoder
     # (benchmarks/train_step_time.py); 256 classified better than 128 on val
-    neck=dict(out_channels=anchor_dim, out_stride=8, hidden_channels=128,
+    # out_stride: the pseudo-label sampler's grid of stamp_wsol.py (8: 28 x 28)
+    neck=dict(out_channels=anchor_dim, out_stride={{_base_.pseudo_label_stride}},
+              hidden_channels=128,
               reduce_channels=256),  # 28 x 28
     # lambda_img = 2 (Eq. 5): chosen on val (docs/en/demo_trials.md)
     head=dict(num_classes=num_classes, in_channels=anchor_dim,
@@ -39,7 +41,7 @@ model = dict(
 # the recipe chosen on val (docs/en/demo_trials.md): AdamW, cosine to 0 over the run
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='TrainableParamsOptimWrapperConstructor',
+    constructor='tedloc.TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01))
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=0)]
@@ -51,10 +53,11 @@ default_hooks = dict(
     logger=dict(interval=10),
     # keep the checkpoint with the best localization on val, as the paper selects
     checkpoint=dict(by_epoch=False, interval=val_interval, max_keep_ckpts=1,
-                    save_best='wsol/MaxBoxAccV2', rule='greater'))
+                    save_best='wsol/MaxBoxAccV2', rule='greater'),
+    # overlays of the first 8 test images
+    visualization=dict(enable=True, num_images=8, enable_val=False))
 log_processor = dict(by_epoch=False)
 custom_hooks = [
-    dict(type='WSOLVisualizationHook', num_images=8, enable_val=False),
     # the encoder is frozen and the pipelines are fixed resizes and flips: its output is
     # computed once per image and flip (train) and once per val image, then reused
-    dict(type='FrozenFeatureCacheHook')]
+    dict(type='tedloc.FrozenFeatureCacheHook')]

@@ -8,6 +8,8 @@ image is stretched by ``Resize(keep_ratio=False)`` (misaligned, silently) or mak
 ``IoUMetric`` fail with a bare IndexError; an RGB colour PNG instead of an index PNG
 fails deep in the loss. Cost: one ``np.bincount`` per label (~0.1 ms at 224 x 224).
 """
+from typing import Optional
+
 import numpy as np
 from mmcv.transforms import BaseTransform
 
@@ -23,19 +25,26 @@ class CheckSegLabel(BaseTransform):
     Raises :class:`SegLabelError` naming ``seg_map_path``.
 
     Args:
-        num_classes: segmentation classes, background included.
+        num_classes: segmentation classes, background included. Default: the sample's
+            ``num_seg_classes``, which ``tedloc.SegExportDataset`` sets from its
+            export's ``seg_meta.json``.
         ignore_index: the ignore value (only 255 is supported by the label format).
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+    def __init__(self, num_classes: Optional[int] = None, ignore_index: int = IGNORE_INDEX):
         if ignore_index != IGNORE_INDEX:
             raise ValueError(f'ignore_index must be {IGNORE_INDEX}, got {ignore_index}')
-        self.num_classes = int(num_classes)
+        self.num_classes = None if num_classes is None else int(num_classes)
 
     def transform(self, results: dict) -> dict:
         label = np.asarray(results['gt_seg_map'])
         name = f"label {results.get('seg_map_path', '?')}"
-        check_label(label, self.num_classes, name)
+        num_classes = self.num_classes or results.get('num_seg_classes')
+        if num_classes is None:
+            raise KeyError(f'CheckSegLabel has no num_classes for {name}: give it one, or '
+                           'load the data with tedloc.SegExportDataset (which reads it '
+                           "from the export's seg_meta.json)")
+        check_label(label, int(num_classes), name)
         img_hw = tuple(results['ori_shape'][:2])
         if tuple(label.shape[:2]) != img_hw:
             raise SegLabelError(f'{name} is {tuple(label.shape[:2])} (h, w) but its image '

@@ -8,11 +8,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models.backbones import VisionTransformer
 
-from tedloc_mm.registry import MODELS
+from tedloc_mm.registry import MODELS, build
 from ..utils.eva_checkpoint import _unwrap
 
 #: ``checkpoint`` value that asks the backbone class for the weights its package ships
@@ -107,8 +106,7 @@ class FrozenBackbone(BaseModule):
         else:
             # our scope whatever the config's default scope: an 'mmseg' config would
             # otherwise look a bare 'EfficientNetLite' up in MMSegmentation's registry
-            with DefaultScope.overwrite_default_scope('tedloc'):
-                encoder = MODELS.build(backbone)
+            encoder = build(MODELS, backbone)
         self.add_module(self.encoder_name, encoder)
         self.prefix = prefix
         self.strict = strict

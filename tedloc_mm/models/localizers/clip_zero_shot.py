@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
-from tedloc_mm.registry import MODELS
+from tedloc_mm.registry import MODELS, build
 from tedloc_mm.clip import (BUILTIN_CLASS_LISTS, builtin_class_names, clip_image_mean_std,
                             load_clip, resolve_templates)
 from tedloc_mm.fileio.class_names import read_class_names
@@ -61,7 +61,7 @@ class _ZeroShotCLIP(BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = build(MODELS, data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         # parameters keep requires_grad (nothing trains them: no optimizer, Grad-CAM takes
         # input gradients only) so that MMEngine's DDP wrapper accepts the model under

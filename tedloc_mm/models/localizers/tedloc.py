@@ -5,7 +5,7 @@ import torch
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
-from tedloc_mm.registry import MODELS
+from tedloc_mm.registry import MODELS, build
 
 #: CLIP's normalisation (the EVA models were trained with it), in 0-255 units
 CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
@@ -53,11 +53,13 @@ class TeDLoc(BaseModel):
         if isinstance(data_preprocessor, dict):
             data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = build(MODELS, data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(self._neck_cfg(neck, self.backbone))
-        self.head = MODELS.build(head)
+        # our scope, whatever the config's (an 'mmpretrain' / 'mmseg' config names us
+        # 'tedloc.TeDLoc' and our parts by bare name)
+        self.backbone = build(MODELS, backbone)
+        self.neck = build(MODELS, self._neck_cfg(neck, self.backbone))
+        self.head = build(MODELS, head)
         #: None (off) or {feature_cache_key: E(x) of one sample (C, h, w)}
         self.feature_cache = None
 
@@ -83,7 +85,8 @@ class TeDLoc(BaseModel):
 
     @property
     def out_stride(self) -> int:
-        """Stride of z / of ``pseudo_label_map`` in input pixels."""
+        """Stride of z in input pixels (the head maps the sampler's pseudo-labels onto
+        this grid, whatever the sampler's own)."""
         return self.neck.out_stride
 
     @staticmethod
@@ -127,7 +130,8 @@ class TeDLoc(BaseModel):
         if mode == 'tensor':
             return self.head(self.extract_feat(inputs))
         if mode == 'loss':
-            return self.head.loss(self.extract_feat(inputs, data_samples, mode), data_samples)
+            return self.head.loss(self.extract_feat(inputs, data_samples, mode), data_samples,
+                                  input_hw=tuple(inputs.shape[-2:]))
         if mode == 'predict':
             z = self.extract_feat(inputs, data_samples, mode)
             if data_samples is None:

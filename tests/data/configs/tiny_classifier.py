@@ -4,7 +4,7 @@ _base_ = ['../../../configs/_base_/default_runtime.py']
 
 data_root = 'PLEASE_SET_data_root'
 model = dict(
-    type='ImageClassifier',
+    type='mmpretrain.ImageClassifier',
     backbone=dict(
         type='ViTEVA02',
         arch=dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
@@ -22,15 +22,17 @@ pipeline = [
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='mmpretrain.CustomDataset', data_root=data_root, data_prefix='train',
                  pipeline=pipeline),
     sampler=dict(type='InfiniteSampler', shuffle=True))
 test_dataloader = dict(
     batch_size=3, num_workers=0,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='test',
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='mmpretrain.CustomDataset', data_root=data_root, data_prefix='test',
                  pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
-test_evaluator = dict(type='Accuracy', topk=(1, 2))
+test_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, 2))
 val_dataloader = test_dataloader
 val_evaluator = test_evaluator
 

@@ -5,14 +5,15 @@ _base_ = ['../../../configs/_base_/default_runtime.py']
 img_size = 64
 num_classes = 3
 anchor_dim = 32
+pseudo_label_stride = 4  # the decoder's grid; tiny_tedloc_train.py samples on it
 model = dict(
-    type='TeDLoc',
+    type='tedloc.TeDLoc',
     backbone=dict(type='FrozenEVA', variant='eva02', img_size=img_size, patch_size=8,
                   arch=dict(embed_dims=64, num_layers=2, num_heads=4,
                             feedforward_channels=128),
                   checkpoint=None, frozen=True),
     neck=dict(type='TeDLocDecoder', in_channels=64, out_channels=anchor_dim, patch_size=8,
-              out_stride=4, hidden_channels=16),
+              out_stride=pseudo_label_stride, hidden_channels=16),
     head=dict(type='PatchMILHead', num_classes=num_classes, in_channels=anchor_dim,
               anchor_file='PLEASE_SET_anchor_file', orthogonalization='qr'))
 
@@ -25,12 +26,13 @@ test_pipeline = [
 ]
 val_dataloader = dict(
     batch_size=2, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='WSOLDataset', data_root=data_root, split='val',
+    dataset=dict(type='tedloc.WSOLDataset', data_root=data_root, split='val',
                  pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='WSOLMetric')
+val_evaluator = dict(type='tedloc.WSOLMetric')
 test_evaluator = val_evaluator
 val_cfg = dict()
 test_cfg = dict()
-custom_hooks = [dict(type='WSOLVisualizationHook', num_images=3)]
+default_hooks = dict(visualization=dict(enable=True, num_images=3))

@@ -11,21 +11,23 @@ train_pipeline = [
     dict(type='LoadCAM'),  # the dataset's cam_store
     dict(type='WSOLResize', scale=({{_base_.img_size}}, {{_base_.img_size}})),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    # out_stride: the decoder's (4, filled in by tools/train.py): a 16 x 16 grid
-    dict(type='PseudoLabelSampler', num_fg_candidates=0.5,
+    # the decoder's grid: a 16 x 16 grid
+    dict(type='PseudoLabelSampler', grid_stride={{_base_.pseudo_label_stride}},
+         num_fg_candidates=0.5,
          num_bg_candidates=0.5, num_samples=16),
     dict(type='PackWSOLInputs'),
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # the val split: the synthetic generator writes masks for val and test only, and
     # the test measures localization (PxAP too) on the images the model trained on
-    dataset=dict(type='WSOLDataset', data_root={{_base_.data_root}}, split='val',
+    dataset=dict(type='tedloc.WSOLDataset', data_root={{_base_.data_root}}, split='val',
                  cam_store=cam_store, pipeline=train_pipeline))
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='TrainableParamsOptimWrapperConstructor',
+    constructor='tedloc.TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
 param_scheduler = []
 train_cfg = dict(by_epoch=False, max_iters=30, val_interval=15)
@@ -34,4 +36,4 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=15, max_keep_ckpts=4,
                     save_best='wsol/PxAP', rule='greater'))
 log_processor = dict(by_epoch=False)
-custom_hooks = [dict(type='LeanCheckpointHook')]
+custom_hooks = [dict(type='tedloc.LeanCheckpointHook')]

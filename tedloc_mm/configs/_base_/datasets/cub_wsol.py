@@ -13,7 +13,7 @@
 # (MMEngine does not re-evaluate these variables in inheriting configs).
 _base_ = ['./wsol_crop224.py']
 
-dataset_type = 'CUBWSOLDataset'
+dataset_type = 'tedloc.CUBWSOLDataset'
 data_root = 'data/CUB_200_2011/images'
 metadata_root = 'data/CUB_200_2011/metadata'
 cam_store = 'data/CUB_200_2011/cams/clip_es_vit-b-16'

@@ -13,7 +13,7 @@
 # (MMEngine does not re-evaluate these variables in inheriting configs).
 _base_ = ['./wsol_crop224.py']
 
-dataset_type = 'ILSVRCWSOLDataset'
+dataset_type = 'tedloc.ILSVRCWSOLDataset'
 data_root = 'data/ILSVRC'
 metadata_root = 'data/ILSVRC/metadata'
 cam_store = 'data/ILSVRC/cams/clip_es_vit-b-16'

@@ -4,9 +4,12 @@
 # --out work_dirs/synthetic_demo/data`; the demo with --data gliders writes under its own
 # --work-dir instead). Another location: re-state the dataloaders' dataset fields or pass e.g.
 #   --cfg-options train_dataloader.dataset.data_root=...
-dataset_type = 'WSOLDataset'
+dataset_type = 'tedloc.WSOLDataset'
 data_root = 'work_dirs/synthetic_demo/data'
 cam_store = 'work_dirs/synthetic_demo/cams/train'
+# the pseudo-label sampler's grid (input pixels per cell); TeD-Loc configs on this data
+# give their decoder the same out_stride: model.neck.out_stride set from _base_.pseudo_label_stride
+pseudo_label_stride = 4
 img_size = 96
 
 # stage 1 (the CAM classifier) sees the same geometric augmentation, without CAMs
@@ -19,7 +22,8 @@ train_pipeline = [
     dict(type='LoadWSOLImage'),
     dict(type='LoadCAM'),  # from the dataset's cam_store
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PseudoLabelSampler', num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=16),
+    dict(type='PseudoLabelSampler', grid_stride=pseudo_label_stride,
+         num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=16),
     dict(type='PackWSOLInputs'),
 ]
 test_pipeline = [
@@ -32,6 +36,9 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,  # 2-core CPU: worker processes cost more than they save here
+    # stated, not left to the tool: MMPretrain's tools/train.py / test.py force
+    # persistent_workers=True (an error with num_workers=0), pin_memory and their collate_fn
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     # iteration-based schedules: InfiniteSampler (DefaultSampler would make MMEngine's
     # iter loop sleep 2 s at every dataloader restart)
     sampler=dict(type='InfiniteSampler', shuffle=True),
@@ -40,14 +47,16 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='val',
                  pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False, pin_memory=False, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline, test_mode=True))
-val_evaluator = dict(type='WSOLMetric')
+val_evaluator = dict(type='tedloc.WSOLMetric')
 test_evaluator = val_evaluator

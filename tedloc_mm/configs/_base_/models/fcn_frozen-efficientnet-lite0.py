@@ -20,7 +20,7 @@ data_preprocessor = dict(
     mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True,
     pad_val=0, seg_pad_val=255, size=(224, 224))
 model = dict(
-    type='EncoderDecoder',
+    type='mmseg.EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='tedloc.FrozenBackbone',

@@ -15,7 +15,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     # only the decoder and g train: the constructor hands the optimizer exactly the
     # parameters with requires_grad (not the 303 M frozen EVA-L weights)
-    constructor='TrainableParamsOptimWrapperConstructor',
+    constructor='tedloc.TrainableParamsOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True))
 # x0.9 every 15 epochs, stepped once per epoch (dlib steps after each epoch). CUB's 50
 # epochs: 0.01, 0.009 from epoch 16, 0.0081 from 31, 0.00729 from 46; ILSVRC's 10
