@@ -570,30 +570,15 @@ def run_segmentation(pipe: Pipeline):
 
 
 def seg_data_options(gt_root: str, cfg=None) -> list:
-    """--cfg-options of the segmenter config ``cfg``: val / test on the exported true
-    masks, classes and palette of the export (the config's own are the stamp
-    benchmark's); the label check's class count set on the transform found by its type.
-    ``cfg``: the loaded segmenter config (default: SEG_CFG)."""
-    if cfg is None:
-        from mmengine.config import Config
-        cfg = Config.fromfile(osp.join(REPO, SEG_CFG))
+    """--cfg-options of the segmenter config: val / test on the exported true masks, and
+    the decode head's class count. Classes, palette and image suffix are not options:
+    the config's ``SegExportDataset`` reads them from each export's ``seg_meta.json``.
+    ``cfg`` is accepted for callers that pass the loaded config (unused)."""
     with open(osp.join(gt_root, 'seg_meta.json')) as f:
         meta = json.load(f)
-    classes = '(' + ','.join(meta['classes']) + ',)'
-    palette = '[' + ','.join('[{},{},{}]'.format(*c) for c in meta['palette']) + ']'
     opts = [f'model.decode_head.num_classes={len(meta["classes"])}']
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if loader != 'train_dataloader':
-            opts.append(f'{loader}.dataset.data_root={gt_root}')
-        opts += [f'{loader}.dataset.metainfo.classes={classes}',
-                 f'{loader}.dataset.metainfo.palette={palette}',
-                 f'{loader}.dataset.img_suffix={meta["img_suffix"]}']
-        # the label check's class count, on the transform found by its type, where the
-        # config's pipeline still has one that takes it
-        if any(str(t.get('type', '')).endswith('CheckSegLabel') and 'num_classes' in t
-               for t in cfg[loader].dataset.pipeline):
-            opts += transform_options(cfg, loader, 'CheckSegLabel',
-                                      num_classes=len(meta['classes']))
+    opts += [f'{loader}.dataset.data_root={gt_root}'
+             for loader in ('val_dataloader', 'test_dataloader')]
     return opts
 
 

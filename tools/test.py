@@ -83,9 +83,11 @@ def with_metric_option(evaluator, key: str, value, option: str = '--analysis-dir
     metrics = evaluator.get('metrics') if isinstance(evaluator, dict) and \
         'metrics' in evaluator else evaluator
     items = metrics if isinstance(metrics, (list, tuple)) else [metrics]
+    from tedloc_mm.evaluation.wsol_metric import WSOLMetric
+    from tedloc_mm.registry import METRICS, component_class
     found = 0
     for item in items:
-        if isinstance(item, dict) and str(item.get('type', '')).split('.')[-1] == 'WSOLMetric':
+        if isinstance(item, dict) and component_class(METRICS, item.get('type')) is WSOLMetric:
             item[key] = value
             found += 1
     if not found:

@@ -61,14 +61,18 @@ def test_segmenter_trains_and_tests_in_mmseg_scope(exports):
         from run_synthetic_pipeline import seg_data_options
     finally:
         sys.path.pop(0)
+    from mmengine.config import Config
+
+    from tedloc_mm.workflow.config_options import evaluator_options, schedule_options
+    cfg = Config.fromfile(osp.join(REPO, CONFIG))
     opts = seg_data_options(gt)  # the classes of the export: background, a, b
     assert 'model.decode_head.num_classes=3' in opts
     work = str(tmp / 'work')
     _run(['tools/train.py', CONFIG, '--work-dir', work, '--cfg-options',
           f'train_dataloader.dataset.data_root={pseudo}', *opts,
           'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
-          'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'param_scheduler.0.end=2',
-          'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1'])
+          *schedule_options(cfg, max_iters=2, val_interval=2, val_begin=None),
+          'default_hooks.logger.interval=1'])
     best = [f for f in os.listdir(work) if f.startswith('best_mIoU')]
     assert best, os.listdir(work)
     ckpt = osp.join(work, best[0])
@@ -81,7 +85,8 @@ def test_segmenter_trains_and_tests_in_mmseg_scope(exports):
     # IoUMetric's float32 best score in the message hub: loads without the opt-in
     metrics = str(tmp / 'test.json')
     _run(['tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp / 'test'), '--out', metrics,
-          '--cfg-options', *opts, f"test_evaluator.0.output_dir={tmp / 'pred'}"])
+          '--cfg-options', *opts,
+          *evaluator_options(cfg, 'IoUMetric', output_dir=tmp / 'pred')])
     with open(metrics) as f:
         result = json.load(f)
     assert {'mIoU', 'aAcc', 'mAcc', 'FG-IoU', 'BG-IoU'} <= set(result)

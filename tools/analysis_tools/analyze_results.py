@@ -244,9 +244,13 @@ def rerun_model(args, wanted) -> tuple:
                         '--cfg-options than the run\'s?)')
     data_cfg.indices = sorted(index[i] for i in wanted)
     cfg.test_dataloader.sampler = dict(type='DefaultSampler', shuffle=False)
-    # only the checkpoint check of tools/test.py; no other overlays
-    cfg.custom_hooks = [] if no_ckpt else [
-        dict(type='tedloc.CheckpointWeightsHook', filename=args.checkpoint)]
+    # the config's default_hooks check the checkpoint's weights (checkpoint_weights);
+    # no overlays or curves of the re-run: the galleries are this tool's pictures
+    cfg.custom_hooks = []
+    for key in ('visualization', 'curves'):
+        hook = (cfg.get('default_hooks') or {}).get(key)
+        if hook is not None and 'enable' in hook:
+            hook['enable'] = False
     cfg.load_from = None if no_ckpt else args.checkpoint
     cfg.resume = False
 
