@@ -60,7 +60,7 @@ def main():
     t_dec500 = per_call(lambda i: cv2.imdecode(jpg500, cv2.IMREAD_COLOR), 200)
     t_dec224 = per_call(lambda i: cv2.imdecode(jpg224, cv2.IMREAD_COLOR), 200)
 
-    sampler = PseudoLabelSampler(out_stride=4, num_fg_candidates=0.5,
+    sampler = PseudoLabelSampler(grid_stride=4, num_fg_candidates=0.5,
                                  num_bg_candidates=0.5, num_samples=16)
     cams224 = [smooth_cam(rng, 224) for _ in range(50)]
     img224 = np.zeros((224, 224, 3), np.uint8)

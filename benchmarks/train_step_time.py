@@ -40,7 +40,6 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from tedloc_mm.engine import resolve_pseudo_label_stride
 from tedloc_mm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -81,7 +80,6 @@ def build(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    resolve_pseudo_label_stride(cfg)  # the sampler's stride = the decoder's, as tools/train.py
     init_default_scope(cfg.get('default_scope', 'tedloc'))
     for key, path in (('--data-root', args.data_root), ('--cam-store', args.cam_store)):
         if not osp.isdir(path):

@@ -22,9 +22,11 @@ Metainfo (set by ``PackWSOLInputs``)
                          these to the evaluation size with the protocol's truncation.
 
 Pseudo-labels (training only; set by ``PseudoLabelSampler`` + ``PackWSOLInputs``)
-    ``pseudo_label_map`` LongTensor (h', w') at the decoder output resolution:
-                         1 = sampled FG pixel (omega+), 0 = sampled BG pixel,
-                         -1 = not sampled this step (ignored by the losses).
+    ``pseudo_label_map`` LongTensor (h', w') on the sampler's grid over the input
+                         image: cell (i, j) is the input pixel at its centre,
+                         ((j + 1/2) W / w', (i + 1/2) H / h'); the head maps it onto
+                         the decoder's grid. 1 = sampled FG pixel (omega+), 0 =
+                         sampled BG pixel, -1 = not sampled this step (ignored).
 
 Predictions (set by the model in ``predict`` mode)
     ``pred_score``       FloatTensor (K,): class probabilities, softmax f(h, .).

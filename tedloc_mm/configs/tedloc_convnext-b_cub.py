@@ -16,7 +16,7 @@ _base_ = [
 model = dict(
     backbone=dict(
         checkpoint='checkpoints/convnext-base_32xb128_in1k_20221207-fbdb5eb9.pth'),
-    neck=dict(out_channels=768),
+    neck=dict(out_channels=768, out_stride={{_base_.pseudo_label_stride}}),
     head=dict(num_classes=200, in_channels=768, anchor_file='anchors/cub_vit-l-14.pth',
               orthogonalization='qr'))
 

@@ -16,7 +16,7 @@ _base_ = [
 #       --checkpoint <local open_clip ViT-L-14 file> --templates cub \
 #       --out anchors/cub_vit-l-14.pth
 model = dict(
-    neck=dict(out_channels=768),
+    neck=dict(out_channels=768, out_stride={{_base_.pseudo_label_stride}}),
     head=dict(num_classes=200, in_channels=768, anchor_file='anchors/cub_vit-l-14.pth',
               orthogonalization='qr'))
 

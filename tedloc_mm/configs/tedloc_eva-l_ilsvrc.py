@@ -21,7 +21,7 @@ _base_ = [
 #   python tools/build_text_anchors.py --classes ilsvrc --model ViT-H-14 \
 #       --checkpoint <local open_clip ViT-H-14 file> --out anchors/ilsvrc_vit-h-14.pth
 model = dict(
-    neck=dict(out_channels=1024),
+    neck=dict(out_channels=1024, out_stride={{_base_.pseudo_label_stride}}),
     head=dict(num_classes=1000, in_channels=1024,
               anchor_file='anchors/ilsvrc_vit-h-14.pth', orthogonalization='qr'))
 

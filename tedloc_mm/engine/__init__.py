@@ -8,11 +8,10 @@ from .checkpoint_weights import (CheckpointWeightsError, CheckpointWeightsHook,
 from .feature_cache_hook import FrozenFeatureCacheHook, check_pipeline_cacheable
 from .lean_checkpoint import LeanCheckpointHook, restore_frozen_weights, strip_frozen_weights
 from .optim_constructor import TrainableParamsOptimWrapperConstructor
-from .runner_config import (build_runner_config, resolve_pseudo_label_stride,
-                            setup_dist_backend)
+from .runner_config import build_runner_config, setup_dist_backend
 
 __all__ = ['CheckpointWeightsError', 'CheckpointWeightsHook', 'FrozenFeatureCacheHook',
            'LeanCheckpointHook', 'TrainableParamsOptimWrapperConstructor',
            'build_runner_config', 'check_checkpoint_weights', 'check_pipeline_cacheable',
-           'resolve_pseudo_label_stride', 'restore_frozen_weights', 'setup_dist_backend',
+           'restore_frozen_weights', 'setup_dist_backend',
            'strip_frozen_weights']

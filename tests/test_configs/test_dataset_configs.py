@@ -47,9 +47,8 @@ def test_dataset_config_runs_end_to_end(tmp_path, cfg_name):
     init_default_scope('tedloc')
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.update(data_root=root, metadata_root=osp.join(root, 'metadata'), cam_store=store)
-    # a dataset config has no model: the sampler's stride is the paper models' decoder's
-    assert 'out_stride' not in ds_cfg.pipeline[-2]
-    ds_cfg.pipeline[-2]['out_stride'] = 4
+    # the sampler's grid is the paper models' decoder's (the config's pseudo_label_stride)
+    assert ds_cfg.pipeline[-2]['grid_stride'] == cfg.pseudo_label_stride == 4
     ds = DATASETS.build(ds_cfg)
     for i, (img_id, label, _, box) in enumerate(IMAGES):
         out = ds[i]

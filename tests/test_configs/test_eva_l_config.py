@@ -9,7 +9,6 @@ import time
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
@@ -34,11 +33,9 @@ def test_eva_l_config_loss_step_and_predict(tmp_path):
     used = 'configs/tedloc_eva-l_cub.py'
     K, d = cfg.model.head.num_classes, cfg.model.head.in_channels
     assert (K, d) == (200, 768) and cfg.model.backbone.arch == 'l'
-    # one source: the sampler takes the decoder's stride
-    assert 'out_stride' not in [t for t in Config.fromfile(CONFIG).train_dataloader.dataset
-                                .pipeline if t.type == 'PseudoLabelSampler'][0]
+    # one source: the sampler samples on the decoder's grid
     assert [t for t in cfg.train_dataloader.dataset.pipeline
-            if t.type == 'PseudoLabelSampler'][0].out_stride == cfg.model.neck.out_stride
+            if t.type == 'PseudoLabelSampler'][0].grid_stride == cfg.model.neck.out_stride
     anchors = str(tmp_path / 'anchors.pth')
     save_anchor_file(anchors, torch.randn(K, d, generator=torch.Generator().manual_seed(0)),
                      [f'c{k}' for k in range(K)], 'random', 'random-init', ['{}'])

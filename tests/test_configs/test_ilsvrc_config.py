@@ -48,7 +48,7 @@ def test_config_values():
     assert cfg.train_cfg.max_epochs == 10
     sampler = [t for t in cfg.train_dataloader.dataset.pipeline
                if t.type == 'PseudoLabelSampler'][0]
-    assert sampler.out_stride == cfg.model.neck.out_stride == 4
+    assert sampler.grid_stride == cfg.model.neck.out_stride == 4
     with DefaultScope.overwrite_default_scope('tedloc'):
         for pipeline in (cfg.train_dataloader.dataset.pipeline,
                          cfg.test_dataloader.dataset.pipeline):

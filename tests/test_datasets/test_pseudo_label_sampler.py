@@ -32,16 +32,16 @@ def block_mean(cam, stride):
 @pytest.mark.parametrize('stride,shape', [(4, (224, 224)), (16, (224, 224)), (8, (96, 64))])
 def test_output_grid_is_input_over_stride(stride, shape):
     cam = np.random.default_rng(1).random(shape).astype(np.float32)
-    out = run(PseudoLabelSampler(out_stride=stride), cam)
+    out = run(PseudoLabelSampler(grid_stride=stride), cam)
     assert out.shape == (shape[0] // stride, shape[1] // stride) and out.dtype == np.int64
-    out = run(PseudoLabelSampler(out_size=(7, 5)), cam)
+    out = run(PseudoLabelSampler(grid_size=(7, 5)), cam)
     assert out.shape == (7, 5)
 
 
 def test_fg_inside_otsu_region_bg_outside_and_among_top_bottom_candidates():
     cam, inside = disk_cam()
     stride, n_pos, n_neg, k = 4, 40, 60, 10
-    sampler = PseudoLabelSampler(out_stride=stride, num_fg_candidates=n_pos,
+    sampler = PseudoLabelSampler(grid_stride=stride, num_fg_candidates=n_pos,
                                  num_bg_candidates=n_neg, num_samples=k)
     grid = block_mean(cam, stride)  # area interpolation == block means here
     # independent FG region: grid cells whose block is mostly inside the disk
@@ -96,10 +96,10 @@ def test_otsu_region_equals_exhaustive_search(seed):
 
 def test_balance_is_capped_by_the_smaller_candidate_set():
     cam, _ = disk_cam()
-    out = run(PseudoLabelSampler(out_stride=4, num_fg_candidates=3, num_bg_candidates=50,
+    out = run(PseudoLabelSampler(grid_stride=4, num_fg_candidates=3, num_bg_candidates=50,
                                  num_samples=10), cam)
     assert (out == 1).sum() == 3 and (out == 0).sum() == 3
-    out = run(PseudoLabelSampler(out_stride=4, num_fg_candidates=0.5,
+    out = run(PseudoLabelSampler(grid_stride=4, num_fg_candidates=0.5,
                                  num_bg_candidates=0.5, num_samples=0.25), cam)
     n_fg = ((block_mean(cam, 4) > 0.45).sum())
     n_bg = block_mean(cam, 4).size - n_fg
@@ -109,7 +109,7 @@ def test_balance_is_capped_by_the_smaller_candidate_set():
 
 def test_draws_differ_across_calls_and_repeat_under_the_same_seed():
     cam, _ = disk_cam()
-    sampler = TRANSFORMS.build(dict(type='PseudoLabelSampler', out_stride=4,
+    sampler = TRANSFORMS.build(dict(type='PseudoLabelSampler', grid_stride=4,
                                     num_fg_candidates=100, num_bg_candidates=100,
                                     num_samples=8))
     set_random_seed(123)
@@ -127,7 +127,7 @@ def test_draws_differ_across_calls_and_repeat_under_the_same_seed():
 @pytest.mark.parametrize('value', [0.0, 0.37, 1.0])
 def test_constant_cam_samples_nothing(value):
     cam = np.full((64, 64), value, np.float32)
-    out = run(PseudoLabelSampler(out_stride=4, num_samples=5), cam)
+    out = run(PseudoLabelSampler(grid_stride=4, num_samples=5), cam)
     assert out.shape == (16, 16) and (out == -1).all()
 
 
@@ -135,7 +135,7 @@ def test_non_finite_cam_names_the_image():
     cam = np.zeros((32, 32), np.float32)
     cam[3, 3] = np.inf
     with pytest.raises(ValueError, match="'bird/1.jpg'"):
-        run(PseudoLabelSampler(out_stride=4), cam, 'bird/1.jpg')
+        run(PseudoLabelSampler(grid_stride=4), cam, 'bird/1.jpg')
 
 
 def test_bad_arguments():
@@ -144,7 +144,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         PseudoLabelSampler(num_samples=-1)
     with pytest.raises(ValueError):
-        PseudoLabelSampler(out_stride=0)
+        PseudoLabelSampler(grid_stride=0)
 
 
 def test_tied_background_cells_are_drawn_from_the_whole_tied_set():
@@ -156,7 +156,7 @@ def test_tied_background_cells_are_drawn_from_the_whole_tied_set():
     set_random_seed(0)
     cam = np.zeros((64, 64), np.float32)
     cam[24:40, 24:40] = 1.0  # the FG blob in the middle
-    sampler = PseudoLabelSampler(out_stride=4, num_fg_candidates=1.0,
+    sampler = PseudoLabelSampler(grid_stride=4, num_fg_candidates=1.0,
                                  num_bg_candidates=0.25, num_samples=8)
     rows = []
     for _ in range(30):

@@ -15,7 +15,7 @@ TRAIN_PIPELINE = [
     dict(type='LoadWSOLImage'),
     dict(type='LoadCAM', cam_store='unused'),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PseudoLabelSampler', out_stride=8),
+    dict(type='PseudoLabelSampler', grid_stride=8),
     dict(type='PackWSOLInputs'),
 ]
 VAL_PIPELINE = [

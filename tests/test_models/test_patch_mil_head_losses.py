@@ -213,10 +213,16 @@ def test_normalized_embeddings_option():
     assert make_head().class_logits(v).tolist() == [[S * 3, S * 4]]
 
 
-def test_pseudo_label_size_mismatch_names_both_sizes():
-    head = make_head()
-    with pytest.raises(ValueError, match=r'\(2, 2\).*\(1, 2\)'):
-        head.loss(Z, [sample(0, [[1, 0], [0, 1]])])
+def test_pseudo_labels_on_a_finer_grid_by_hand():
+    """A 2 x 2 sampling grid over the 1 x 2 input of a 1 x 2 decoder: both rows of
+    cells have their centre in the decoder's one row, each sampled cell one term."""
+    head = make_head(bias=0.0)
+    losses = head.loss(Z, [sample(0, [[1, 0], [0, 1]])])
+    g1, g2 = sig(1.0), sig(0.0)  # g at z_1, z_2
+    patch = -(math.log(g1) + math.log(1 - g2) + math.log(1 - g1) + math.log(g2)) / 4
+    kd = (ce([S * 1, S * 2], 0) + ce([0., S * 1], 0)) / 2  # FG cells: z_1 and z_2
+    assert losses['loss_patch'].item() == pytest.approx(patch, rel=1e-6)
+    assert losses['loss_kd'].item() == pytest.approx(kd, rel=1e-6)
 
 
 def test_pseudo_label_bad_values():

@@ -47,7 +47,7 @@ def tiny(tmp_path_factory):
             dict(type='LoadImageFromFile'),
             dict(type='LoadCAM', cam_store=str(d / 'cams')),
             dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-            dict(type='PseudoLabelSampler', out_stride=STRIDE, num_samples=6),
+            dict(type='PseudoLabelSampler', grid_stride=STRIDE, num_samples=6),
             dict(type='PackWSOLInputs')]))
     cfg_file = str(d / 'cfg.py')
     cfg.dump(cfg_file)

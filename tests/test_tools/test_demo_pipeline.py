@@ -58,7 +58,6 @@ def _runner(work, name):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from tedloc_mm.engine import resolve_pseudo_label_stride
     cfg = Config.fromfile(osp.join(REPO, TEDLOC_CFG))
     data = osp.join(work, 'data')
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -71,7 +70,6 @@ def _runner(work, name):
     cfg.work_dir = osp.join(work, name)
     cfg.custom_hooks = []
     cfg.load_from = None
-    resolve_pseudo_label_stride(cfg)  # what tools/train.py does: the decoder's stride
     return Runner.from_cfg(cfg)
 
 

@@ -35,7 +35,6 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
-from tedloc_mm.engine.runner_config import resolve_pseudo_label_stride
 from tedloc_mm.registry import DATASETS
 from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG
 
@@ -201,7 +200,6 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    resolve_pseudo_label_stride(cfg)  # the sampler's grid is the decoder's
     init_default_scope(cfg.get('default_scope', 'tedloc'))
     dataset = build_train_dataset(cfg)
     names = (dataset.metainfo or {}).get('classes')

@@ -27,7 +27,9 @@ model = dict(
     # reduce_channels: a 1x1 conv 1392 -> 256 at 14 x 14 before the 3x3 stage at 28 x 28,
     # which at 1392 input channels costs as much as the encoder
     # (benchmarks/train_step_time.py); 256 classified better than 128 on val
-    neck=dict(out_channels=anchor_dim, out_stride=8, hidden_channels=128,
+    # out_stride: the pseudo-label sampler's grid of stamp_wsol.py (8: 28 x 28)
+    neck=dict(out_channels=anchor_dim, out_stride={{_base_.pseudo_label_stride}},
+              hidden_channels=128,
               reduce_channels=256),  # 28 x 28
     # lambda_img = 2 (Eq. 5): chosen on val (docs/en/demo_trials.md)
     head=dict(num_classes=num_classes, in_channels=anchor_dim,

@@ -151,24 +151,31 @@ class PatchMILHead(BaseModule):
         return self.class_logits(self.aggregate(z, fg)), fg
 
     # ------------------------------------------------------------------ training
-    def loss(self, z: torch.Tensor, data_samples: Sequence) -> dict:
+    def loss(self, z: torch.Tensor, data_samples: Sequence,
+             input_hw: Optional[Tuple[int, int]] = None) -> dict:
+        """The three weighted losses of Eq. 5.
+
+        Args:
+            z: pixel embeddings (B, D, h, w) on the decoder's grid.
+            data_samples: with ``gt_label`` and ``pseudo_label_map`` (on the sampler's
+                grid, see :meth:`pseudo_label_points`).
+            input_hw: (H, W) of the batch input that z was computed from (padding
+                included). Default: each sample's ``img_shape``.
+        """
         labels = torch.cat([ds.gt_label.view(-1)[:1] for ds in data_samples]).to(z.device)
-        plm = self._stack_pseudo_labels(z, data_samples)  # (B, h, w)
+        b, r, c, y = self.pseudo_label_points(z, data_samples, input_hw)
         img_logits, fg = self(z)
 
-        fg_mask = plm == PSEUDO_FG
-        if fg_mask.any():
-            z_fg = z.permute(0, 2, 3, 1)[fg_mask]  # (N+, D)
-            y_fg = labels[:, None, None].expand_as(plm)[fg_mask]
-            loss_kd = F.cross_entropy(self.class_logits(z_fg), y_fg,
+        is_fg = y == PSEUDO_FG
+        if is_fg.any():
+            z_fg = z.permute(0, 2, 3, 1)[b[is_fg], r[is_fg], c[is_fg]]  # (N+, D)
+            loss_kd = F.cross_entropy(self.class_logits(z_fg), labels[b[is_fg]],
                                       reduction=self.loss_reduction)
         else:
             loss_kd = z.sum() * 0.
-        sampled = plm != PSEUDO_IGNORE
-        if sampled.any():
-            loss_patch = F.binary_cross_entropy_with_logits(
-                fg[sampled], (plm[sampled] == PSEUDO_FG).to(fg.dtype),
-                reduction=self.loss_reduction)
+        if y.numel():
+            loss_patch = F.binary_cross_entropy_with_logits(fg[b, r, c], is_fg.to(fg.dtype),
+                                                            reduction=self.loss_reduction)
         else:
             loss_patch = fg.sum() * 0.
         loss_img = F.cross_entropy(img_logits, labels)
@@ -178,27 +185,51 @@ class PatchMILHead(BaseModule):
                     loss_patch=self.lambda_patch * loss_patch,
                     loss_img=self.lambda_img * loss_img)
 
-    def _stack_pseudo_labels(self, z: torch.Tensor, data_samples: Sequence) -> torch.Tensor:
-        out_hw = tuple(z.shape[-2:])
-        maps = []
-        for ds in data_samples:
+    def pseudo_label_points(self, z: torch.Tensor, data_samples: Sequence,
+                            input_hw: Optional[Tuple[int, int]] = None):
+        """The sampled pixels of every image on the decoder's grid.
+
+        A sample's ``pseudo_label_map`` (gh, gw) lies on the sampler's grid over its
+        input image (H, W) = ``img_shape``: cell (i, j) is the input pixel at
+        y = (i + 1/2) H / gh, x = (j + 1/2) W / gw. That pixel lies in decoder cell
+        r = floor(y h / Hb), c = floor(x w / Wb) of z (B, D, h, w), computed from the
+        batch input (Hb, Wb) (``input_hw``; the sample's own size by default). Exact
+        integer arithmetic: when the grids are equal, (r, c) = (i, j). Several sampled
+        pixels may fall into one decoder cell (a finer sampling grid): each keeps its
+        own loss term, as each does at the input resolution.
+
+        Returns:
+            (b, r, c, label): LongTensors (N,) of the N sampled pixels of the batch, in
+            raster order of the sampler's grids (image by image), label 1 FG / 0 BG.
+        """
+        h, w = z.shape[-2:]
+        bs, rs, cs, ys = [], [], [], []
+        for k, ds in enumerate(data_samples):
+            img_id = ds.metainfo.get('img_id', '?')
             if 'pseudo_label_map' not in ds:
-                raise KeyError(f'data sample {ds.metainfo.get("img_id", "?")!r} has no '
-                               f'pseudo_label_map: the training pipeline needs '
-                               f'PseudoLabelSampler before PackWSOLInputs')
-            m = ds.pseudo_label_map
-            if tuple(m.shape) != out_hw:
-                raise ValueError(
-                    f'pseudo_label_map of {ds.metainfo.get("img_id", "?")!r} has size '
-                    f'{tuple(m.shape)} but the decoder output is {out_hw}: configure the '
-                    f"pseudo-label sampler with the decoder's out_stride")
-            maps.append(m)
-        plm = torch.stack(maps).to(z.device).long()
-        bad = ~((plm == PSEUDO_FG) | (plm == PSEUDO_BG) | (plm == PSEUDO_IGNORE))
-        if bad.any():
-            raise ValueError(f'pseudo_label_map values must be 1, 0 or -1; found '
-                             f'{plm[bad].unique().tolist()}')
-        return plm
+                raise KeyError(f'data sample {img_id!r} has no pseudo_label_map: the '
+                               'training pipeline needs PseudoLabelSampler before '
+                               'PackWSOLInputs')
+            m = torch.as_tensor(ds.pseudo_label_map).to(z.device).long()
+            if m.dim() != 2:
+                raise ValueError(f'pseudo_label_map of {img_id!r} must be 2-D (h, w), '
+                                 f'got shape {tuple(m.shape)}')
+            bad = ~((m == PSEUDO_FG) | (m == PSEUDO_BG) | (m == PSEUDO_IGNORE))
+            if bad.any():
+                raise ValueError(f'pseudo_label_map of {img_id!r}: values must be 1, 0 or '
+                                 f'-1; found {m[bad].unique().tolist()}')
+            gh, gw = m.shape
+            img_hw = tuple(ds.metainfo.get('img_shape', input_hw or (gh, gw)))[:2]
+            in_hw = tuple(input_hw) if input_hw is not None else img_hw
+            i, j = torch.nonzero(m != PSEUDO_IGNORE, as_tuple=True)
+            # floor((i + 1/2) * H / gh * h / Hb) in integers
+            r = torch.div((2 * i + 1) * img_hw[0] * h, 2 * gh * in_hw[0], rounding_mode='floor')
+            c = torch.div((2 * j + 1) * img_hw[1] * w, 2 * gw * in_hw[1], rounding_mode='floor')
+            bs.append(torch.full_like(i, k))
+            rs.append(r.clamp_(max=h - 1))
+            cs.append(c.clamp_(max=w - 1))
+            ys.append(m[i, j])
+        return torch.cat(bs), torch.cat(rs), torch.cat(cs), torch.cat(ys)
 
     # ------------------------------------------------------------------ inference
     def predict(self, z: torch.Tensor, data_samples: List) -> List:

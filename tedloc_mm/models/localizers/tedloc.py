@@ -83,7 +83,8 @@ class TeDLoc(BaseModel):
 
     @property
     def out_stride(self) -> int:
-        """Stride of z / of ``pseudo_label_map`` in input pixels."""
+        """Stride of z in input pixels (the head maps the sampler's pseudo-labels onto
+        this grid, whatever the sampler's own)."""
         return self.neck.out_stride
 
     @staticmethod
@@ -127,7 +128,8 @@ class TeDLoc(BaseModel):
         if mode == 'tensor':
             return self.head(self.extract_feat(inputs))
         if mode == 'loss':
-            return self.head.loss(self.extract_feat(inputs, data_samples, mode), data_samples)
+            return self.head.loss(self.extract_feat(inputs, data_samples, mode), data_samples,
+                                  input_hw=tuple(inputs.shape[-2:]))
         if mode == 'predict':
             z = self.extract_feat(inputs, data_samples, mode)
             if data_samples is None:

@@ -35,8 +35,8 @@ class TeDLocDecoder(BaseModule):
     ``forward`` gets ``input_hw`` (TeDLoc passes it: exact for any input size and
     any rounding of the backbone), else (h * in_stride // out_stride,
     w * in_stride // out_stride), the same when H, W are multiples of ``in_stride``.
-    **The pseudo-label sampler must be configured with the same stride**
-    (``pseudo_label_map`` must have exactly this size; the head checks).
+    The configs give the pseudo-label sampler the same grid (``grid_stride``); the head
+    maps pseudo-labels of any other grid onto this one.
 
     Why stride 4 and 256 hidden channels by default (EVA-L, 224 px, D = 768):
 

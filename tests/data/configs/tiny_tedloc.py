@@ -5,6 +5,7 @@ _base_ = ['../../../configs/_base_/default_runtime.py']
 img_size = 64
 num_classes = 3
 anchor_dim = 32
+pseudo_label_stride = 4  # the decoder's grid; tiny_tedloc_train.py samples on it
 model = dict(
     type='TeDLoc',
     backbone=dict(type='FrozenEVA', variant='eva02', img_size=img_size, patch_size=8,
@@ -12,7 +13,7 @@ model = dict(
                             feedforward_channels=128),
                   checkpoint=None, frozen=True),
     neck=dict(type='TeDLocDecoder', in_channels=64, out_channels=anchor_dim, patch_size=8,
-              out_stride=4, hidden_channels=16),
+              out_stride=pseudo_label_stride, hidden_channels=16),
     head=dict(type='PatchMILHead', num_classes=num_classes, in_channels=anchor_dim,
               anchor_file='PLEASE_SET_anchor_file', orthogonalization='qr'))
 

@@ -11,8 +11,9 @@ train_pipeline = [
     dict(type='LoadCAM'),  # the dataset's cam_store
     dict(type='WSOLResize', scale=({{_base_.img_size}}, {{_base_.img_size}})),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    # out_stride: the decoder's (4, filled in by tools/train.py): a 16 x 16 grid
-    dict(type='PseudoLabelSampler', num_fg_candidates=0.5,
+    # the decoder's grid: a 16 x 16 grid
+    dict(type='PseudoLabelSampler', grid_stride={{_base_.pseudo_label_stride}},
+         num_fg_candidates=0.5,
          num_bg_candidates=0.5, num_samples=16),
     dict(type='PackWSOLInputs'),
 ]

@@ -7,6 +7,9 @@
 dataset_type = 'WSOLDataset'
 data_root = 'work_dirs/stamp_demo/data'
 cam_store = 'work_dirs/stamp_demo/cams/train'
+# the pseudo-label sampler's grid (input pixels per cell); TeD-Loc configs on this data
+# give their decoder the same out_stride: model.neck.out_stride set from _base_.pseudo_label_stride
+pseudo_label_stride = 8
 img_size = 224
 
 # stage 1 (the linear probe) reads its features once, without augmentation
@@ -19,7 +22,8 @@ train_pipeline = [
     dict(type='LoadWSOLImage'),
     dict(type='LoadCAM'),  # from the dataset's cam_store
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PseudoLabelSampler', num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=32),
+    dict(type='PseudoLabelSampler', grid_stride=pseudo_label_stride,
+         num_fg_candidates=0.5, num_bg_candidates=0.5, num_samples=32),
     dict(type='PackWSOLInputs'),
 ]
 test_pipeline = [

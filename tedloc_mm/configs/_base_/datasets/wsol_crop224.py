@@ -1,6 +1,10 @@
 # The wsolevaluation recipe (Choe et al., CVPR 2020) for real WSOL data sets, shared by
 # cub_wsol.py and ilsvrc_wsol.py, which set the dataset type, paths and batch.
 img_size = 224
+# the pseudo-label sampler's grid: one cell per 4 x 4 input pixels (56 x 56 at 224 px).
+# The TeD-Loc configs give their decoder the same out_stride (the paper's grid), from
+# this one value: model.neck.out_stride set from _base_.pseudo_label_stride.
+pseudo_label_stride = 4
 
 train_pipeline = [
     dict(type='LoadWSOLImage'),  # BGR; data_preprocessor converts to RGB
@@ -10,11 +14,10 @@ train_pipeline = [
     dict(type='WSOLResize', scale=(256, 256)),
     dict(type='WSOLRandomCrop', crop_size=img_size),
     dict(type='WSOLRandomFlip', prob=0.5, direction='horizontal'),
-    # Appendix A: Otsu on the CAM (resized to the decoder's grid with area interpolation;
-    # its stride comes from model.neck.out_stride), top-n+ / bottom-n- candidates, a
-    # fresh balanced draw per call
-    dict(type='PseudoLabelSampler', num_fg_candidates=0.5, num_bg_candidates=0.5,
-         num_samples=16),
+    # Appendix A: Otsu on the CAM (resized to the sampling grid with area interpolation),
+    # top-n+ / bottom-n- candidates, a fresh balanced draw per call
+    dict(type='PseudoLabelSampler', grid_stride=pseudo_label_stride, num_fg_candidates=0.5,
+         num_bg_candidates=0.5, num_samples=16),
     dict(type='PackWSOLInputs'),
 ]
 test_pipeline = [

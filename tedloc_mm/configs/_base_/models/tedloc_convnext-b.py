@@ -15,8 +15,8 @@
 # 1024 channels at stride 32: 7 x 7 at 224 px (EVA-L/14 gives 16 x 16). The decoder takes
 # in_channels and in_stride from the backbone (TeDLoc fills them in) and upsamples 8x.
 #
-# The decoder's output stride (4: a 224 px input gives a 56 x 56 map) is also the
-# pseudo-label sampler's: the tools give it to the sampler (one source).
+# The decoder's output stride (4: a 224 px input gives a 56 x 56 map); the configs that
+# train set it to their data's pseudo_label_stride, the pseudo-label sampler's grid.
 decoder_out_stride = 4
 anchor_dim = 768  # d of the text model of the anchor file (open_clip ViT-L-14: 768)
 

@@ -14,8 +14,8 @@
 #   * model.head.anchor_file: class anchors from tools/build_text_anchors.py; its width
 #     d sets D = model.neck.out_channels = model.head.in_channels.
 #
-# The decoder's output stride (4: a 224 px input gives a 56 x 56 map) is also the
-# pseudo-label sampler's: the tools give it to the sampler (one source).
+# The decoder's output stride (4: a 224 px input gives a 56 x 56 map); the configs that
+# train set it to their data's pseudo_label_stride, the pseudo-label sampler's grid.
 decoder_out_stride = 4
 anchor_dim = 768  # d of the text model of the anchor file (open_clip ViT-L-14: 768)
 
