@@ -161,8 +161,10 @@ def main(argv=None):
     else:
         from tedloc_mm.pseudo_labels.classifier_cam import (ClassifierGradCAM,
                                                             build_classifier)
+        # the data set's classes, not the config's (a config reused on other data)
         model = build_classifier(args.config, args.checkpoint, args.device,
-                                 trust_checkpoint=args.trust_checkpoint)
+                                 trust_checkpoint=args.trust_checkpoint,
+                                 num_classes=len(dataset.metainfo.get('classes') or ()) or None)
         cam_fn = ClassifierGradCAM(
             model, args.target_layer, affinity_layers=args.affinity_layers,
             affinity_temperature=args.affinity_temperature,

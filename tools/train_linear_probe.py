@@ -7,8 +7,9 @@ The config is an ``ImageClassifier`` (backbone, pooling neck, ``LinearClsHead``)
 ships in an installed package, e.g. EfficientNet-Lite0), loaded as
 ``FrozenBackbone`` loads it. Features of the train split (``train_dataloader``, read
 once in order) and of the val split are computed once; a logistic regression is fitted
-on them (``tedloc_mm/engine/linear_probe.py``; ``probe_c_grid`` in the config, C picked
-on val). Writes ``DIR/linear_probe.pth`` (a full classifier checkpoint) and
+on them (``tedloc_mm/engine/linear_probe.py``): with the config's ``probe_c`` when it
+sets one (the demo's does: a C picked on val can flip with float noise), else the best
+on val of ``probe_c_grid``; the grid's val accuracies are reported either way. Writes ``DIR/linear_probe.pth`` (a full classifier checkpoint) and
 ``DIR/linear_probe.json`` (accuracies, C).
 """
 import argparse
@@ -62,7 +63,8 @@ def main(argv=None):
     val = extract_pooled_features(model, Runner.build_dataloader(val_loader))
     t_feat = time.perf_counter() - start
     result = fit_linear_probe(train, val, model.head.num_classes,
-                              cfg.get('probe_c_grid', (0.01, 0.1, 1.0, 10.0)))
+                              cfg.get('probe_c_grid', (0.01, 0.1, 1.0, 10.0)),
+                              c=cfg.get('probe_c', None))
     with torch.no_grad():
         model.head.fc.weight.copy_(torch.from_numpy(result['weight']))
         model.head.fc.bias.copy_(torch.from_numpy(result['bias']))
@@ -71,7 +73,7 @@ def main(argv=None):
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(linear_probe=dict(C=result['C'], val_acc=result['val_acc']))),
                ckpt)
-    report = dict(C=result['C'], train_acc=result['train_acc'], val_acc=result['val_acc'],
+    report = dict(C=result['C'], C_source=result['C_source'], train_acc=result['train_acc'], val_acc=result['val_acc'],
                   val_acc_per_C=result['val_acc_per_C'], num_train=len(train[1]),
                   num_val=len(val[1]), feature_seconds=round(t_feat, 1),
                   total_seconds=round(time.perf_counter() - start, 1))

@@ -187,6 +187,47 @@ def measure_latency(paths: Dict[str, Callable[[], object]], warmup: int = 1,
                     runs=len(v)) for k, v in times.items()}
 
 
+#: paper §4.3: "We first conducted 20 warm-up epochs with a batch size of 1, followed by
+#: 1,000 inference steps, and calculated the average inference time across these steps."
+PAPER_WARMUP, PAPER_STEPS = 20, 1000
+
+
+def paper_protocol_latency(paths: Dict[str, Callable[[], object]],
+                           warmup: int = PAPER_WARMUP, steps: int = PAPER_STEPS,
+                           synchronize: Optional[Callable[[], None]] = None
+                           ) -> Dict[str, Dict[str, float]]:
+    """Wall-clock milliseconds per call, the paper's timing protocol (§4.3).
+
+    Each path on its own, one after another: ``warmup`` untimed calls (the paper's "20
+    warm-up epochs with a batch size of 1", read as 20 calls of one image), then
+    ``steps`` timed calls; the result is their average (``mean_ms``; median, std, min
+    for reference). ``synchronize`` (e.g. ``torch.cuda.synchronize``) runs before the
+    clock is read on both sides of each call, so that a GPU's queued work is timed.
+
+    Returns:
+        per path: ``mean_ms``, ``median_ms``, ``std_ms``, ``min_ms``, ``runs``,
+        ``warmup``.
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f'steps must be >= 1 and warmup >= 0, got {steps}, {warmup}')
+    sync = synchronize or (lambda: None)
+    out = {}
+    for name, fn in paths.items():
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(steps):
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times.append((time.perf_counter() - t0) * 1e3)
+        out[name] = dict(mean_ms=statistics.fmean(times), median_ms=statistics.median(times),
+                         std_ms=statistics.stdev(times) if steps > 1 else 0.0,
+                         min_ms=min(times), runs=steps, warmup=warmup)
+    return out
+
+
 def make_paths(model, gradcam: Optional[GradCAMPath], input_size: int, device='cpu',
                seed: int = 0) -> Tuple[Dict[str, Callable], Dict[str, torch.Tensor]]:
     """The zero-argument callables of the three paths and their inputs."""

@@ -36,18 +36,45 @@ from .gradcam_utils import get_module, tokens_to_map
 
 
 def build_classifier(config, checkpoint: Optional[str], device='cpu',
-                     trust_checkpoint: bool = False) -> nn.Module:
+                     trust_checkpoint: bool = False,
+                     num_classes: Optional[int] = None) -> nn.Module:
     """MMPretrain model from a config (path or Config) and a local checkpoint
     (``None``: random weights, for tests). The file is read with
     ``weights_only=True`` (plus the Runner's globals) unless ``trust_checkpoint``
-    (full unpickling: only for a file you trust)."""
+    (full unpickling: only for a file you trust).
+
+    ``num_classes``: the head's (and data preprocessor's) class count, set in the
+    config before building (e.g. the data set's, when the config was written for
+    another one). A checkpoint tensor whose shape differs from the built model's is an
+    error naming both shapes: MMPretrain's loader would only warn and keep the random
+    initial weights (a classifier without its trained head gives random CAMs)."""
+    import copy
+
+    from mmengine.config import Config
     from mmpretrain.apis import init_model
 
-    from tedloc_mm.fileio.checkpoint import trusted_checkpoints
+    from tedloc_mm.fileio.checkpoint import load_local_checkpoint, trusted_checkpoints
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'classifier checkpoint not found: {checkpoint}')
+    if num_classes is not None:
+        config = copy.deepcopy(config if isinstance(config, Config) else
+                               Config.fromfile(config))
+        config.model.head.num_classes = int(num_classes)
+        if 'num_classes' in config.model.get('data_preprocessor', {}):
+            config.model.data_preprocessor.num_classes = int(num_classes)
     with trusted_checkpoints([checkpoint] if trust_checkpoint else []):
         model = init_model(config, checkpoint, device=device)
+        if checkpoint is not None:
+            state = load_local_checkpoint(checkpoint, map_location='cpu')
+            state = state.get('state_dict', state)
+            own = model.state_dict()
+            bad = [f'{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} in the model'
+                   for k, v in state.items()
+                   if k in own and hasattr(v, 'shape') and tuple(v.shape) != tuple(own[k].shape)]
+            if bad:
+                raise ValueError(f'{checkpoint} does not fit the classifier its config builds '
+                                 f'({"; ".join(bad)}): set the classes (num_classes, e.g. '
+                                 "the data set's class_names.txt) to the checkpoint's")
     model.eval()
     return model
 

@@ -1,6 +1,7 @@
 """The paper's evaluation size (§4.1: maps evaluated at 256 x 256) in the paper configs:
 GT boxes go from the original image to 256 x 256 exactly as ``rescale_boxes`` says
 (int truncation), and 224 stays one option away."""
+import os
 import os.path as osp
 
 import numpy as np
@@ -59,3 +60,30 @@ def test_256_evaluation_rescales_boxes_by_truncation():
     metric.process(None, [_sample((100, 100), [[1, 1, 2, 2]], pred)])
     res = metric.compute_metrics(metric.results)
     assert res['MaxBoxAccV2@0.7'] == 100 and res['MaxBoxAcc'] == 100
+
+
+# every paper config that gives a Table 1 / 4 row: scored on the authors' test grid
+PAPER_TEST_CONFIGS = ['configs/tedloc_eva-l_cub.py', 'configs/tedloc_eva-l_ilsvrc.py'] + [
+    f'configs/clip/{name}' for name in sorted(os.listdir(osp.join(ROOT, 'configs', 'clip')))
+    if 'vit-b-16' in name and name.endswith('.py')]
+
+
+@pytest.mark.parametrize('config', PAPER_TEST_CONFIGS)
+def test_paper_rows_are_tested_on_one_cam_curve_grid(config):
+    """TeD-Loc and the CLIP baselines: the test's CAM thresholds step by 0.001 (the
+    authors' test interval), at 256 px."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    assert cfg.test_evaluator.type == 'WSOLMetric'
+    assert cfg.test_evaluator.cam_curve_interval == 0.001, config
+    assert cfg.test_evaluator.eval_size == 256
+
+
+def test_the_bird_row_maps_every_cub_class_to_bird():
+    """Table 1's text row: CLIP-ES (GT-Known) on CUB with "bird" for all 200 classes,
+    otherwise the CLIP-ES GT config."""
+    bird = Config.fromfile(osp.join(ROOT, 'configs/clip/clip-es_vit-b-16_gt_cub-bird.py'))
+    base = Config.fromfile(osp.join(ROOT, 'configs/clip/clip-es_vit-b-16_gt_cub.py'))
+    assert bird.model.class_names == ['bird'] * 200
+    assert bird.model.cam_class == 'gt' and bird.model.cam == base.model.cam
+    assert {k: v for k, v in bird.model.items() if k != 'class_names'} == \
+        {k: v for k, v in base.model.items() if k != 'class_names'}

@@ -1,13 +1,18 @@
 """apis/linear_probe.py: the fitted weights, put in a K-way softmax head, give
 scikit-learn's own probabilities (two classes and three); a class without training
-image is refused; C is chosen on val (numbers by hand); the feature extractor refuses
-unpooled features."""
+image is refused; C is chosen on val (numbers by hand), or fixed (the demo's, which
+float noise of the features does not move); the feature extractor refuses unpooled
+features."""
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
 from tedloc_mm.engine.linear_probe import extract_pooled_features, fit_linear_probe
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _softmax_head(result, x):
@@ -110,3 +115,51 @@ def test_feature_extractor_keeps_order_and_refuses_unpooled_features():
     assert feats.dtype == np.float32 and ys.tolist() == labels
     with pytest.raises(ValueError, match=r'\(3, 4, 2, 2\) features.*GlobalAveragePooling'):
         extract_pooled_features(_Features(pooled=False), batches)
+
+
+PROBE_CFG = 'tedloc_mm/configs/demo/linear-probe_efficientnet-lite0_stamps.py'
+
+
+def _overlapping_blobs(seed, k=4, dim=8, per_train=15, per_val=40):
+    """Four overlapping classes: val accuracies of neighbouring C lie 1-2 images apart,
+    like the demo's (85.48 / 85.95 / 85.24 / 85.71 on 420 val images)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, dim))
+
+    def blobs(n):
+        x = np.concatenate([c + 1.2 * rng.standard_normal((n, dim)) for c in centres])
+        return x.astype(np.float32), np.repeat(np.arange(k), n)
+    return blobs(per_train), blobs(per_val)
+
+
+@pytest.mark.parametrize('seed, noise_seed', [(58, 1000), (67, 1000)])
+def test_demo_probe_c_does_not_move_with_float_noise(seed, noise_seed):
+    """The demo config's C, as tools/train_linear_probe.py reads it, on features and on
+    the same features times (1 + 1e-6 * N(0, 1)): the same C and the same val accuracy.
+    On these two data sets the best-on-val rule (probe_c = None) picks another C after
+    the perturbation (C = 0.001 -> 0.1 and 0.1 -> 0.001 when this test was written)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, PROBE_CFG))
+    train, val = _overlapping_blobs(seed)
+    noise = np.random.default_rng(noise_seed).standard_normal(train[0].shape)
+    noisy = ((train[0] * (1 + 1e-6 * noise)).astype(np.float32), train[1])
+    assert np.abs(noisy[0] / train[0] - 1).max() < 1e-5  # a float-noise-sized change
+    runs = [fit_linear_probe(t, val, 4, cfg.probe_c_grid, c=cfg.get('probe_c', None))
+            for t in (train, noisy)]
+    assert runs[0]['C'] == runs[1]['C'] == cfg.probe_c
+    assert runs[0]['C_source'] == runs[1]['C_source'] == 'fixed'
+    assert abs(runs[0]['val_acc'] - runs[1]['val_acc']) <= 100.0 / len(val[1])
+
+
+def test_a_fixed_c_is_used_and_the_grid_still_reported():
+    """c = 1e-4 with the grid (10,): the weights of 1e-4 (majority class, val 50 %) even
+    though 10 is better on val; both C reported; a C not > 0 refused."""
+    train, val = _imbalanced()
+    result = fit_linear_probe(train, val, 2, c_grid=(10.0,), c=1e-4)
+    assert result['C'] == 1e-4 and result['C_source'] == 'fixed'
+    assert result['val_acc_per_C'] == {10.0: 100.0, 1e-4: 50.0}
+    assert result['val_acc'] == 50.0 and result['train_acc'] == 75.0
+    picked = fit_linear_probe(train, val, 2, c_grid=(10.0, 1e-4))
+    assert picked['C'] == 10.0 and picked['C_source'] == 'val'
+    with pytest.raises(ValueError, match=r"C must be > 0, got 0"):
+        fit_linear_probe(train, val, 2, c_grid=(10.0,), c=0)

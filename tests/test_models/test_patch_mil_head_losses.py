@@ -160,6 +160,43 @@ def test_losses_are_means_over_batch_pixels_and_images():
     assert sum(losses.values()).item() == pytest.approx(want['total'], rel=1e-5)
 
 
+def _two_images():
+    """Image A (label 0): z_1 FG, z_2 BG; image B (label 1): z_1 and z_2 both FG.
+    Per image, Eq. 1-2 as written (sums over its sampled pixels)."""
+    kd_a = ce([S * Z1[0], S * Z1[1]], 0)
+    kd_b = ce([S * Z1[0], S * Z1[1]], 1) + ce([S * Z2[0], S * Z2[1]], 1)
+    pcl_a = -math.log(sig(1.0)) - math.log(1 - sig(0.0))   # g = sigmoid(z_x)
+    pcl_b = -math.log(sig(1.0)) - math.log(sig(0.0))
+    z = torch.cat([Z, Z])
+    samples = [sample(0, [[1, 0]]), sample(1, [[1, 1]])]
+    return z, samples, (kd_a, kd_b), (pcl_a, pcl_b)
+
+
+def test_sum_reduction_is_eq1_2_per_image_averaged_over_images():
+    z, samples, (kd_a, kd_b), (pcl_a, pcl_b) = _two_images()
+    losses = make_head(loss_reduction='sum').loss(z, samples)
+    assert losses['loss_kd'].item() == pytest.approx((kd_a + kd_b) / 2, rel=1e-5)
+    assert losses['loss_patch'].item() == pytest.approx((pcl_a + pcl_b) / 2, rel=1e-5)
+    # loss_img is a mean over images with either reduction
+    mean = make_head().loss(z, samples)
+    assert losses['loss_img'].item() == pytest.approx(mean['loss_img'].item(), rel=1e-6)
+
+
+def test_mean_reduction_weights_images_by_their_sample_count():
+    """The default: means over the batch's sampled pixels (3 FG, 4 sampled), which is
+    not the mean of per-image means when the images have different counts (A has 1
+    FG pixel, B has 2)."""
+    z, samples, (kd_a, kd_b), (pcl_a, pcl_b) = _two_images()
+    losses = make_head().loss(z, samples)
+    assert losses['loss_kd'].item() == pytest.approx((kd_a + kd_b) / 3, rel=1e-5)
+    assert losses['loss_patch'].item() == pytest.approx((pcl_a + pcl_b) / 4, rel=1e-5)
+    per_image_means = (kd_a / 1 + kd_b / 2) / 2
+    assert abs(losses['loss_kd'].item() - per_image_means) > 1e-3
+    with pytest.raises(ValueError, match=r"loss_reduction must be one of \('mean', 'sum'\), "
+                       r"got 'none'"):
+        make_head(loss_reduction='none')
+
+
 def test_no_fg_pixels_gives_zero_kd_with_graph():
     head = make_head()
     z = Z.clone().requires_grad_(True)

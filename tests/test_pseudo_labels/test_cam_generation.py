@@ -248,3 +248,25 @@ def test_parse_shard(monkeypatch):
         parse_shard('4/4')
     with pytest.raises(ValueError):
         parse_shard('x')
+
+
+def test_a_checkpoint_with_other_classes_is_refused_or_fitted(tmp_path):
+    """A 3-class checkpoint with a 5-class config: MMPretrain's loader only warns and
+    keeps the random head (random CAMs); build_classifier names both shapes, and with
+    num_classes=3 (the data set's) it loads the trained head."""
+    import torch
+    from mmengine.config import Config
+    from tedloc_mm.pseudo_labels.classifier_cam import build_classifier
+    cfg_path = osp.join(REPO, 'tests/data/configs/tiny_classifier.py')
+    trained = build_classifier(cfg_path, None)
+    with torch.no_grad():
+        trained.head.fc.weight.normal_()
+    ckpt = str(tmp_path / 'probe3.pth')
+    torch.save(dict(state_dict=trained.state_dict()), ckpt)
+    five = Config.fromfile(cfg_path)
+    five.model.head.num_classes = five.model.data_preprocessor.num_classes = 5
+    with pytest.raises(ValueError, match=r'probe3.pth does not fit.*head.fc.weight: \(3, 32\) '
+                       r'in the file, \(5, 32\) in the model'):
+        build_classifier(five, ckpt)
+    model = build_classifier(five, ckpt, num_classes=3)
+    torch.testing.assert_close(model.head.fc.weight, trained.head.fc.weight)

@@ -201,3 +201,46 @@ def test_unknown_tower_is_a_clear_error():
         load_cam_tower('no-such-tower')
     with pytest.raises(FileNotFoundError, match='missing.json'):
         load_cam_tower('/nonexistent/missing.json')
+
+
+def test_paper_protocol_warms_each_path_then_averages_its_steps(monkeypatch):
+    """Paper §4.3: per path, 20 untimed calls, then the timed steps, their mean; the
+    synchronize callable brackets each timed call (a GPU's queue is timed)."""
+    import tedloc_mm.analysis.complexity as complexity
+    from tedloc_mm.analysis.complexity import paper_protocol_latency
+    assert (complexity.PAPER_WARMUP, complexity.PAPER_STEPS) == (20, 1000)
+    now = [0.0]
+    monkeypatch.setattr(complexity.time, 'perf_counter', lambda: now[0])
+    calls, syncs = [], []
+    cost = dict(a=iter([5.0] * 20 + [1.0, 2.0, 3.0, 6.0]),   # ms per call, warm-up first
+                b=iter([9.0] * 20 + [10.0, 10.0, 10.0, 30.0]))
+
+    def path(name):
+        def fn():
+            calls.append(name)
+            now[0] += next(cost[name]) / 1e3
+        return fn
+
+    out = paper_protocol_latency(dict(a=path('a'), b=path('b')), steps=4,
+                                 synchronize=lambda: syncs.append(len(calls)))
+    assert calls == ['a'] * 24 + ['b'] * 24           # each path alone, warm-up first
+    assert out['a'] == pytest.approx(dict(mean_ms=3.0, median_ms=2.5, std_ms=(14 / 3) ** 0.5,
+                                          min_ms=1.0, runs=4, warmup=20))
+    assert out['b']['mean_ms'] == pytest.approx(15.0)
+    assert out['b']['min_ms'] == pytest.approx(10.0)
+    # before and after each of the 8 timed calls
+    assert syncs == [20, 21, 21, 22, 22, 23, 23, 24, 44, 45, 45, 46, 46, 47, 47, 48]
+    with pytest.raises(ValueError, match='steps must be >= 1'):
+        paper_protocol_latency(dict(a=path('a')), steps=0)
+
+
+def test_tool_paper_protocol_option():
+    """--protocol paper: 20 warm-up calls and 1000 steps unless given, the mean reported."""
+    tool = load_tool()
+    args = tool.parse_args([TINY_CFG, '--protocol', 'paper', '--num-runs', '3',
+                            '--cam-tower', 'none', '--no-flops'])
+    rep = tool.run(args)
+    assert rep['protocol'] == 'paper' and rep['warmup'] == 20 and rep['num_runs'] == 3
+    assert rep['latency']['tedloc']['runs'] == 3 and rep['latency']['tedloc']['warmup'] == 20
+    quick = tool.parse_args([TINY_CFG])
+    assert (quick.warmup, quick.num_runs, quick.protocol) == (None, None, 'quick')

@@ -42,13 +42,15 @@ pytestmark = pytest.mark.xdist_group('synthetic_pipeline')
 
 @pytest.fixture(scope='module')
 def pipeline_dir(tmp_path_factory):
+    """The seed-0 work dir of ``--quick --seeds 0``: one pipeline run, through --seeds
+    (its tables: test_seeds_tables_of_one_seed)."""
     work = str(tmp_path_factory.mktemp('pipeline_quick'))
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
     proc = subprocess.run([sys.executable, 'tools/run_synthetic_pipeline.py', '--quick',
-                           '--data', 'gliders', '--work-dir', work], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
+                           '--data', 'gliders', '--work-dir', work, '--seeds', '0'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return work
+    return osp.join(work, 'seed_0')
 
 
 def _runner(work, name):
@@ -162,6 +164,23 @@ def test_pipeline_outputs_table_and_overlays(pipeline_dir):
         assert img.shape[1] > img.shape[0]  # the label strip beside the image
 
 
+def test_seeds_tables_of_one_seed(pipeline_dir):
+    """--seeds 0 wrote WORK/results/seeds.{md,json}: every row and column of seed 0's
+    table, its value as the mean, std 0; the probe's C fixed by the config."""
+    table = json.load(open(osp.join(pipeline_dir, 'results', 'table.json')))
+    seeds_dir = osp.join(osp.dirname(pipeline_dir), 'results')
+    seeds = json.load(open(osp.join(seeds_dir, 'seeds.json')))
+    assert seeds['seeds'] == [0] and list(seeds['rows']) == list(table)
+    for row, values in table.items():
+        assert list(seeds['rows'][row]) == COLUMNS
+        for col, v in values.items():
+            assert seeds['rows'][row][col] == dict(mean=v, std=0.0, n=1, values={'0': v})
+    assert seeds['linear_probe']['0']['C_source'] == 'fixed'
+    md = open(osp.join(seeds_dir, 'seeds.md')).read()
+    fg = table['TeD-Loc (fg map)']
+    assert f"| TeD-Loc (fg map) | {fg['MaxBoxAcc']:.2f} ± 0.00 |" in md
+
+
 def test_anchor_map_is_a_different_map_with_the_same_classes(pipeline_dir):
     table = json.load(open(osp.join(pipeline_dir, 'results', 'table.json')))
     fg, anchor = table['TeD-Loc (fg map)'], table['TeD-Loc (anchor map)']
@@ -232,7 +251,8 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     result, and the row without QR keeps the raw (non-orthonormal) text embeddings."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
     proc = subprocess.run([sys.executable, 'tools/run_synthetic_pipeline.py', '--quick',
-                           '--data', 'gliders', '--work-dir', pipeline_dir, '--ablations'],
+                           '--data', 'gliders', '--work-dir', osp.dirname(pipeline_dir),
+                           '--seeds', '0', '--ablations'],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     # benchmark, probe, CAMs, anchors, train, 4 tests, the curves figure, 2 galleries
@@ -249,6 +269,13 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
         assert all(0 <= row[c] <= 100 for c in ('MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc'))
     md = open(osp.join(results, 'ablations.md')).read()
     assert md.count('\n') == 7 and '62.3 (Table 2)' in md
+    # --seeds --ablations: the seeds table of the ablation rows holds seed 0's values
+    seeds = json.load(open(osp.join(osp.dirname(pipeline_dir), 'results',
+                                     'seeds_ablations.json')))['rows']
+    assert len(seeds) == 5
+    for row in table:
+        cell = seeds[f"{row['row']} [{row['map']}]"]['MaxBoxAccV2']
+        assert cell['values'] == {'0': row['MaxBoxAccV2']} and cell['std'] == 0.0
 
     from tedloc_mm.fileio.checkpoint import load_local_checkpoint
 

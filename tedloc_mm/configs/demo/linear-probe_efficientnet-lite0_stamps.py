@@ -21,6 +21,13 @@ model = dict(
 # read by tools/train_linear_probe.py
 backbone_checkpoint = 'packaged'
 probe_c_grid = (0.001, 0.01, 0.1, 1.0)
+# C fixed, not picked on val per run: the grid's val accuracies lie one or two val images
+# apart, and which wins moved with float noise (C = 1.0 on one machine, 0.01 on another,
+# same images). Chosen once on val of the demo's benchmark (seed 0; tools/train_linear_probe.py
+# with probe_c = None): val Top-1 85.48 / 85.95 / 85.24 / 85.71 for C = 0.001 / 0.01 / 0.1 /
+# 1.0 (360 train, 420 val images); another machine gave the same four values. The grid is
+# still fitted and reported in linear_probe.json (val_acc_per_C), but chooses nothing.
+probe_c = 0.01
 
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline={{_base_.classifier_train_pipeline}}))
 val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, ))

@@ -11,6 +11,9 @@ from tedloc_mm.registry import TRANSFORMS
 from tedloc_mm.structures import PSEUDO_BG, PSEUDO_FG, PSEUDO_IGNORE
 
 Number = Union[int, float]
+FG_SOURCES = ('region', 'image')
+BG_SOURCES = ('outside_region', 'image')
+FG_DRAWS = ('uniform', 'cam_weighted')
 
 
 def _count(n: Number, size: int, name: str) -> int:
@@ -58,6 +61,25 @@ class PseudoLabelSampler(BaseTransform):
        (``randomness.seed`` and per-worker seeds), so runs are reproducible and draws
        differ between calls.
 
+    The authors' sampling (TrCAM, ``dlib/cams/tcam_seeding.py`` at commit c4685e3,
+    the run of its README.md:94-154) as options: ``fg_draw='cam_weighted'`` (FG cells
+    drawn with probability proportional to their CAM value, ``_SFG`` :531-540),
+    ``bg_source='image'`` (BG candidates the lowest cells of the whole image, the Otsu
+    region not excluded: ``_SBG`` :555-575, called without the region at :486),
+    ``fg_source='image'`` (their ``use_roi=False``, :510-512; with ``'region'``, as
+    their README run, the top cells of the Otsu region, :505-509), ``grow_kernel``
+    (each drawn cell grown to a k x k square, cells grown into both FG and BG left
+    unsampled: :197-200, :239-250) and ``grid_stride=1`` (full resolution). Their
+    README run: ``num_fg_candidates=0.6`` (``--sl_tc_max_p``), ``num_bg_candidates=0.1``
+    (``--sl_tc_min_p``) with ``bg_source='image'``, ``num_samples=1``
+    (``--sl_tc_max 1 --sl_tc_min 1``), ``fg_draw='cam_weighted'``, ``grow_kernel=3``,
+    ``grid_stride=1``. Differences that stay: their fractions round down
+    (``int(max_p * n)``, :514, so a 1-cell region gives no FG), ours up (at least
+    one); their region is ``255 * cam >= t`` on the floored CAM (:339-345, :422-430),
+    ours ``> t`` on the min-max quantised one (:meth:`otsu_region`); their BG draw is
+    uniform (``_OneSample`` passes ``SEED_UNIFORM`` to ``_SBG``, :450-451), as ours;
+    their FG and BG counts are separate, ours balanced (``k`` each).
+
     Extending: a subclass (or a new mode) changes one step by overriding
     :meth:`cam_on_grid` (step 1), :meth:`candidates` (steps 2-3) or :meth:`draw`
     (step 4); the output format stays the same.
@@ -89,6 +111,17 @@ class PseudoLabelSampler(BaseTransform):
         num_samples (int | float): k per class per call. Default 16.
         cam_key (str): where the CAM is. Default ``'cam'``.
         keep_fg_region (bool): also store the Otsu region. Default False.
+        fg_source (str): ``'region'`` (default): n+ is taken among the Otsu region's
+            cells; ``'image'``: among all cells.
+        bg_source (str): ``'outside_region'`` (default): n- among the cells outside
+            the region (paper App. A: "excluding any pixels that are within the FG
+            regions"); ``'image'``: among all cells (the authors' code).
+        fg_draw (str): ``'uniform'`` (default) or ``'cam_weighted'``: FG cells drawn
+            without replacement with probability proportional to their CAM value
+            (clipped at 0, + 1e-8 as the authors add). The BG draw is uniform.
+        grow_kernel (int): odd k >= 1; k > 1 grows each drawn FG / BG cell to the
+            k x k square around it (clipped at the border); a cell grown into both is
+            not sampled. Default 1 (no growth).
     """
 
     def __init__(self,
@@ -98,7 +131,11 @@ class PseudoLabelSampler(BaseTransform):
                  num_bg_candidates: Number = 0.5,
                  num_samples: Number = 16,
                  cam_key: str = 'cam',
-                 keep_fg_region: bool = False):
+                 keep_fg_region: bool = False,
+                 fg_source: str = 'region',
+                 bg_source: str = 'outside_region',
+                 fg_draw: str = 'uniform',
+                 grow_kernel: int = 1):
         if isinstance(grid_stride, bool) or not isinstance(grid_stride, int) or grid_stride < 1:
             raise ValueError(f'grid_stride must be a positive int, got {grid_stride!r}')
         if grid_size is not None and (len(grid_size) != 2 or min(grid_size) < 1):
@@ -107,6 +144,16 @@ class PseudoLabelSampler(BaseTransform):
                         ('num_bg_candidates', num_bg_candidates),
                         ('num_samples', num_samples)):
             _count(n, 1, name)  # validates the type / range early
+        for name, value, allowed in (('fg_source', fg_source, FG_SOURCES),
+                                     ('bg_source', bg_source, BG_SOURCES),
+                                     ('fg_draw', fg_draw, FG_DRAWS)):
+            if value not in allowed:
+                raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
+        if (isinstance(grow_kernel, bool) or not isinstance(grow_kernel, int)
+                or grow_kernel < 1 or grow_kernel % 2 == 0):
+            raise ValueError(f'grow_kernel must be an odd int >= 1, got {grow_kernel!r}')
+        self.fg_source, self.bg_source = fg_source, bg_source
+        self.fg_draw, self.grow_kernel = fg_draw, grow_kernel
         self.grid_stride = grid_stride
         self.grid_size = tuple(int(v) for v in grid_size) if grid_size is not None else None
         self.num_fg_candidates = num_fg_candidates
@@ -156,7 +203,9 @@ class PseudoLabelSampler(BaseTransform):
             fg_region = self.fg_region(cam_grid)
         if fg_region is None:
             return empty, empty
-        fg_idx, bg_idx = np.flatnonzero(fg_region), np.flatnonzero(~fg_region)
+        everything = np.arange(flat.size)
+        fg_idx = everything if self.fg_source == 'image' else np.flatnonzero(fg_region)
+        bg_idx = everything if self.bg_source == 'image' else np.flatnonzero(~fg_region)
         n_fg = _count(self.num_fg_candidates, fg_idx.size, 'num_fg_candidates')
         n_bg = _count(self.num_bg_candidates, bg_idx.size, 'num_bg_candidates')
         # Ties at the cut are broken at random (a fresh draw per call). Why: CAMs are
@@ -175,14 +224,38 @@ class PseudoLabelSampler(BaseTransform):
             cam = cv2.resize(cam, (gw, gh), interpolation=cv2.INTER_AREA)
         return cam
 
-    def draw(self, fg: np.ndarray, bg: np.ndarray, num_cells: int) -> np.ndarray:
-        """Step 4: a balanced random draw from the candidates -> flat labels (h' w',)."""
+    def draw(self, fg: np.ndarray, bg: np.ndarray, num_cells: int,
+             cam_flat: Optional[np.ndarray] = None) -> np.ndarray:
+        """Step 4: a balanced random draw from the candidates -> flat labels (h' w',).
+
+        ``cam_flat``: the flat CAM on the grid, needed by ``fg_draw='cam_weighted'``.
+        A cell drawn as both FG and BG (possible with ``bg_source='image'``) is BG."""
         k = _count(self.num_samples, min(fg.size, bg.size), 'num_samples')
         label = np.full(num_cells, PSEUDO_IGNORE, np.int64)
         if k > 0:
-            label[np.random.choice(fg, k, replace=False)] = PSEUDO_FG
+            p = None
+            if self.fg_draw == 'cam_weighted':
+                if cam_flat is None:
+                    raise ValueError("fg_draw='cam_weighted' needs the CAM (cam_flat)")
+                w = np.clip(cam_flat[fg].astype(np.float64), 0.0, None) + 1e-8
+                p = w / w.sum()
+            label[np.random.choice(fg, k, replace=False, p=p)] = PSEUDO_FG
             label[np.random.choice(bg, k, replace=False)] = PSEUDO_BG
         return label
+
+    def grow(self, label: np.ndarray) -> np.ndarray:
+        """``grow_kernel``: each FG / BG cell of ``label`` (h', w') grown to the k x k
+        square around it; cells reached by both are -1 (the authors' dilation of the
+        FG and BG seed maps, then their overlap removed)."""
+        if self.grow_kernel == 1:
+            return label
+        kernel = np.ones((self.grow_kernel, self.grow_kernel), np.uint8)
+        fg = cv2.dilate((label == PSEUDO_FG).astype(np.uint8), kernel) > 0
+        bg = cv2.dilate((label == PSEUDO_BG).astype(np.uint8), kernel) > 0
+        out = np.full(label.shape, PSEUDO_IGNORE, np.int64)
+        out[fg & ~bg] = PSEUDO_FG
+        out[bg & ~fg] = PSEUDO_BG
+        return out
 
     def transform(self, results: dict) -> dict:
         cam = np.asarray(results[self.cam_key], np.float32)
@@ -196,7 +269,8 @@ class PseudoLabelSampler(BaseTransform):
         cam = self.cam_on_grid(cam, (gh, gw))
         region = self.fg_region(cam)
         fg, bg = self.candidates(cam, region)
-        results['pseudo_label_map'] = self.draw(fg, bg, gh * gw).reshape(gh, gw)
+        label = self.draw(fg, bg, gh * gw, cam.ravel()).reshape(gh, gw)
+        results['pseudo_label_map'] = self.grow(label)
         if self.keep_fg_region:
             results['pseudo_fg_region'] = (np.zeros((gh, gw), bool) if region is None
                                            else region.reshape(gh, gw))
@@ -207,4 +281,6 @@ class PseudoLabelSampler(BaseTransform):
                 f'grid_size={self.grid_size}, num_fg_candidates={self.num_fg_candidates}, '
                 f'num_bg_candidates={self.num_bg_candidates}, '
                 f'num_samples={self.num_samples}, cam_key={self.cam_key!r}, '
-                f'keep_fg_region={self.keep_fg_region})')
+                f'keep_fg_region={self.keep_fg_region}, fg_source={self.fg_source!r}, '
+                f'bg_source={self.bg_source!r}, fg_draw={self.fg_draw!r}, '
+                f'grow_kernel={self.grow_kernel})')

@@ -12,6 +12,7 @@ from tedloc_mm.fileio.anchor_file import BUILD_HINT, load_anchor_file
 from ..utils.orthogonalize import orthogonalize_anchors
 
 MAP_TYPES = ('fg', 'anchor')
+LOSS_REDUCTIONS = ('mean', 'sum')
 
 
 @MODELS.register_module()
@@ -36,14 +37,20 @@ class PatchMILHead(BaseModule):
     * (5) L = lambda_kd * loss_kd + lambda_patch * loss_patch + lambda_img * loss_img
       (MMEngine sums the returned ``loss_*`` terms, which are already weighted).
 
-    Sums or means: the paper writes sums over pixels; we use **means** (loss_kd over
-    all FG-sampled pixels of the batch, loss_patch over all sampled pixels of the
-    batch, loss_img over images). With sums the gradient scale grows with the
-    sampler's n+/n- and the batch size, so the lambdas and the SGD learning rate
-    would have to be retuned whenever the sampler is; with means they stay
-    comparable. As the sampler draws the same number per image, the batch mean equals
-    the mean of per-image means, and an image without FG samples adds nothing
-    instead of a 0/0. An empty set gives a zero loss that keeps the graph.
+    Sums or means (``loss_reduction``): the paper writes sums over the sampled pixels
+    (Eq. 1-2). ``'mean'`` (default): loss_kd is the mean over all FG-sampled pixels of
+    the batch, loss_patch over all sampled pixels of the batch -- as the authors' code
+    does (TrCAM ``dlib/losses/tcam.py`` line 52, the pixel loss
+    ``nn.CrossEntropyLoss(reduction="mean", ignore_index=...)`` over the batch's
+    seeded pixels). With sums the gradient scale grows with the sampler's n+/n- and the
+    batch size, so the lambdas and the learning rate would have to be retuned whenever
+    the sampler is; with means they stay comparable. The batch mean weights each image
+    by its number of samples: it equals the mean of per-image means only when every
+    image has as many (an image with fewer candidates than the sampler's count, e.g. a
+    small CAM's top region, weighs less), and an image without FG samples adds nothing
+    instead of a 0/0. ``'sum'``: Eq. 1-2 as written, the sum over each image's sampled
+    pixels, averaged over the batch's images (as loss_img is). loss_img is a mean over
+    images either way. An empty set gives a zero loss that keeps the graph.
 
     Prediction: ``pred_score`` = softmax f(h, .); ``pred_map`` = g(z) (``map_type=
     'fg'``, the paper's map M) or <z_p, t_c> (``'anchor'``, the paper's Table 4
@@ -62,6 +69,7 @@ class PatchMILHead(BaseModule):
         lambda_kd, lambda_patch, lambda_img: lambda_1..3 of Eq. 5.
         map_type, anchor_map_label: the predicted map, see above.
         g_hidden_channels: None for a linear g, else the hidden width of a 2-layer g.
+        loss_reduction: ``'mean'`` or ``'sum'`` over the sampled pixels, see above.
     """
 
     def __init__(self,
@@ -78,6 +86,7 @@ class PatchMILHead(BaseModule):
                  map_type: str = 'fg',
                  anchor_map_label: str = 'pred',
                  g_hidden_channels: Optional[int] = None,
+                 loss_reduction: str = 'mean',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if (anchor_file is None) == (anchor_embeddings is None):
@@ -99,6 +108,10 @@ class PatchMILHead(BaseModule):
         if anchor_map_label not in ('pred', 'gt'):
             raise ValueError(f"anchor_map_label must be 'pred' or 'gt', got "
                              f'{anchor_map_label!r}')
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f'loss_reduction must be one of {LOSS_REDUCTIONS}, got '
+                             f'{loss_reduction!r}')
+        self.loss_reduction = loss_reduction
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.orthogonalization = orthogonalization
@@ -156,14 +169,18 @@ class PatchMILHead(BaseModule):
         is_fg = y == PSEUDO_FG
         if is_fg.any():
             z_fg = z.permute(0, 2, 3, 1)[b[is_fg], r[is_fg], c[is_fg]]  # (N+, D)
-            loss_kd = F.cross_entropy(self.class_logits(z_fg), labels[b[is_fg]])
+            loss_kd = F.cross_entropy(self.class_logits(z_fg), labels[b[is_fg]],
+                                      reduction=self.loss_reduction)
         else:
             loss_kd = z.sum() * 0.
         if y.numel():
-            loss_patch = F.binary_cross_entropy_with_logits(fg[b, r, c], is_fg.to(fg.dtype))
+            loss_patch = F.binary_cross_entropy_with_logits(fg[b, r, c], is_fg.to(fg.dtype),
+                                                            reduction=self.loss_reduction)
         else:
             loss_patch = fg.sum() * 0.
         loss_img = F.cross_entropy(img_logits, labels)
+        if self.loss_reduction == 'sum':  # Eq. 1-2 per image, averaged over the images
+            loss_kd, loss_patch = loss_kd / len(labels), loss_patch / len(labels)
         return dict(loss_kd=self.lambda_kd * loss_kd,
                     loss_patch=self.lambda_patch * loss_patch,
                     loss_img=self.lambda_img * loss_img)
