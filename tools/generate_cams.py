@@ -116,15 +116,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def resolve_num_workers(num_workers):
+    """``--num-workers`` as given, else ``min(2, cores - 1)`` (the default is computed
+    after parsing: its module imports torch)."""
+    if num_workers is not None:
+        return num_workers
+    from tedloc_mm.pseudo_labels.generation import default_num_workers
+    return default_num_workers()
+
+
 def main(argv=None):
     args = parse_args(argv)
     check_device(args.device)   # a device this machine lacks: one error line
     from tedloc_mm.datasets import WSOLDataset
-    from tedloc_mm.pseudo_labels.generation import (clip_preprocess, default_num_workers,
-                                                    generate_cams, mmpretrain_preprocess,
-                                                    parse_shard)
-    if args.num_workers is None:
-        args.num_workers = default_num_workers()
+    from tedloc_mm.pseudo_labels.generation import (clip_preprocess, generate_cams,
+                                                    mmpretrain_preprocess, parse_shard)
+    args.num_workers = resolve_num_workers(args.num_workers)
     names_file = args.class_names
     if names_file is None and (args.source == 'classifier' or getattr(args, 'class_list', None)):
         default = osp.join(args.metadata_root or osp.join(args.data_root, 'metadata'),

@@ -40,7 +40,7 @@ ablations_times.json.
 
 ``--seeds 0 1 2`` runs all this once per seed (WORK/seed_S) and writes every number's
 mean, std and per-seed values -> WORK/results/seeds.{md,json} (and seeds_ablations.* with
-``--ablations``; tools/demo_seeds.py).
+``--ablations``; tedloc_mm/workflow/demo_seeds.py).
 
 ``--segmentation`` adds an opt-in step after these (its outputs are reused like the
 others'): the maps as masks in MMSegmentation's layout and a segmenter trained on them
@@ -105,7 +105,7 @@ def parse_args(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', metavar='SEED',
                    help='the demo once per seed (work dir WORK/seed_SEED each), then '
                    'WORK/results/seeds.{md,json}: mean, std and each seed\'s value '
-                   '(tools/demo_seeds.py)')
+                   '(tedloc_mm/workflow/demo_seeds.py)')
     p.add_argument('--quick', action='store_true', help='tiny sizes (smoke test)')
     p.add_argument('--force', action='store_true', help='re-run steps whose output exists')
     p.add_argument('--num-overlays', type=int, default=8,
@@ -620,8 +620,8 @@ def write_seg_table(res: str, seg: str, times: dict) -> str:
 if __name__ == '__main__':
     _args = parse_args()
     if _args.seeds:
-        from demo_seeds import run_seeds  # tools/demo_seeds.py: this script's folder
-        sys.exit(run_seeds(_args, sys.argv[1:]))
+        from tedloc_mm.workflow.demo_seeds import run_seeds
+        sys.exit(run_seeds(_args, sys.argv[1:], osp.abspath(__file__)))
     _pipeline = Pipeline(_args)
     _pipeline.main()
     if _args.ablations:

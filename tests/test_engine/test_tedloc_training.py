@@ -165,7 +165,9 @@ def test_the_best_lean_checkpoint_tests_to_its_validation_numbers(trained, files
         'tools/test.py', CONFIG, osp.join(trained, best), '--work-dir', str(tmp_path),
         '--out', out, '--cfg-options', *files['options'], 'test_dataloader.dataset.split=val',
         'experiment_name=test_best'])
-    _one_thread(runpy.run_path, osp.join(ROOT, 'tools', 'test.py'), None, '__main__')
+    with pytest.raises(SystemExit) as done:  # the tool's exit status: 0 on success
+        _one_thread(runpy.run_path, osp.join(ROOT, 'tools', 'test.py'), None, '__main__')
+    assert done.value.code == 0
     assert json.load(open(out)) == pytest.approx(best_val, abs=1e-9)
 
 

@@ -51,4 +51,6 @@ def test_generate_cams_uses_that_default():
     spec.loader.exec_module(tool)
     args = tool.parse_args(['classifier', 'cfg.py', 'ckpt.pth', '--data-root', 'd',
                             '--out', 'o'])
-    assert args.num_workers == default_num_workers() <= 2
+    assert args.num_workers is None   # resolved after parsing (no torch for --help)
+    assert tool.resolve_num_workers(args.num_workers) == default_num_workers() <= 2
+    assert tool.resolve_num_workers(3) == 3

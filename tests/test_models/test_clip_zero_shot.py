@@ -213,7 +213,9 @@ def test_tools_test_runs_zero_shot_config(config, synthetic, tmp_path, monkeypat
     monkeypatch.setattr(sys, 'argv', [
         'tools/test.py', config, 'none', '--work-dir', str(tmp_path), '--out', out,
         '--cfg-options', f'test_dataloader.dataset.data_root={synthetic}'])
-    runpy.run_path(osp.join(ROOT, 'tools/test.py'), run_name='__main__')
+    with pytest.raises(SystemExit) as done:  # the tool's exit status: 0 on success
+        runpy.run_path(osp.join(ROOT, 'tools/test.py'), run_name='__main__')
+    assert done.value.code == 0
     metrics = json.load(open(out))
     assert set(metrics) == WSOL_METRICS
     printed = capfd.readouterr()

@@ -186,7 +186,10 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_workarounds_do_nothing_when_environment_is_fine(monkeypatch):
-    # torchvision already imported -> the op patch must not act again
+    # torchvision already imported (here, whatever test ran before on this worker)
+    # -> the op patch must not act again
+    import mmcv.ops  # noqa: F401  (the stand-in, through the import hook)
+    import torchvision  # noqa: F401
     assert 'torchvision' in sys.modules
     assert compat.patch_torchvision_ops() is False
     # mmcv.ops already present -> no second stand-in

@@ -51,7 +51,8 @@ def test_true_masks_of_a_split_with_masks(wsol):
 
 def test_exporting_a_split_without_masks_names_it(wsol, tmp_path, capsys):
     tool = _tool('tools/dataset_converters/wsol_to_mmseg.py', 'wsol_to_mmseg')
-    with pytest.raises(SystemExit, match=r"split 'train' has no true masks"):
+    from tedloc_mm.tool_errors import UserError  # one error line, exit 2, at the tool's top
+    with pytest.raises(UserError, match=r"split 'train' has no true masks"):
         tool.main(['true-masks', '--data-root', wsol, '--split', 'train',
                    '--out', str(tmp_path / 'gt')])
 

@@ -1,4 +1,4 @@
-"""tools/demo_seeds.py (the driver's --seeds): means and sample std by hand over fake
+"""tedloc_mm/workflow/demo_seeds.py (the driver's --seeds): means and sample std by hand over fake
 seed work dirs, the per-seed values kept, the ablation rows told apart by their map,
 the per-seed options stripped from the passed-on command line, and clear errors for a
 missing seed output or a non-number. The driver's end-to-end --seeds run is in
@@ -10,9 +10,7 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import demo_seeds  # noqa: E402
+from tedloc_mm.workflow import demo_seeds
 
 
 def _write(path, obj):

@@ -237,7 +237,8 @@ def test_show_dir_turns_on_the_visualization_hook(tiny):
     tool = load_tool('tools/test.py')
     args = tool.parse_args([tiny['cfg'], 'none', '--show-dir', 'vis_out', '--interval', '3'])
     cfg = Config.fromfile(tiny['cfg'])
-    assert cfg.default_hooks.visualization.get('enable') is False    # off by default
+    # off, as in our runtime's default_hooks (the tiny config switches it on)
+    cfg.default_hooks.visualization.enable = False
     tool.with_show_dir(cfg, args)
     vis = cfg.default_hooks.visualization
     assert (vis.enable, vis.out_dir, vis.interval, vis.show, vis.wait_time) == (

@@ -20,11 +20,13 @@ def _merged(cfg, opts):
 
 
 def _reordered(repo_root, tmp_path):
-    """The demo config with its custom hooks in reverse order and a warm-up scheduler
-    before the cosine one."""
+    """The demo config with its overlay hook moved from default_hooks to the end of its
+    custom hooks and a warm-up scheduler before the cosine one."""
     path = tmp_path / 'reordered.py'
     path.write_text(
         f"_base_ = ['{repo_root}/{DEMO}']\n"
+        "default_hooks = dict(visualization=dict(\n"
+        "    _delete_=True, type='mmpretrain.VisualizationHook', enable=False))\n"
         "custom_hooks = [dict(type='FrozenFeatureCacheHook'),\n"
         "                dict(type='WSOLVisualizationHook', num_images=8, enable_val=False)]\n"
         "param_scheduler = [dict(type='LinearLR', by_epoch=False, begin=0, end=5),\n"
@@ -38,12 +40,16 @@ def test_values_land_on_the_named_items(repo_root, tmp_path, reorder):
         f'{repo_root}/{DEMO}')
     out = _merged(cfg, hook_options(cfg, 'WSOLVisualizationHook', out_dir='/o', num_images=3)
                   + schedule_options(cfg, 30, 15, 15))
-    vis = [h for h in out.custom_hooks if h.type == 'WSOLVisualizationHook']
+    hooks = list(out.custom_hooks) + list(out.default_hooks.values())
+    vis = [h for h in hooks if h.type.endswith('WSOLVisualizationHook')]
     assert len(vis) == 1 and vis[0].out_dir == '/o' and vis[0].num_images == 3
-    assert all('out_dir' not in h for h in out.custom_hooks if h is not vis[0])
-    cosine = [s for s in out.param_scheduler if s.type == 'CosineAnnealingLR']
+    assert all('out_dir' not in h for h in hooks if h is not vis[0])
+    # the demo's own config keeps it in default_hooks; the reordered one in custom_hooks
+    assert (vis[0] in list(out.custom_hooks)) == reorder
+    cosine = [s for s in out.param_scheduler if s.type.endswith('CosineAnnealingLR')]
     assert cosine[0].end == 30
-    assert all(s.end == 5 for s in out.param_scheduler if s.type == 'LinearLR')  # untouched
+    assert all(s.end == 5 for s in out.param_scheduler
+               if s.type.endswith('LinearLR'))  # untouched
     assert (out.train_cfg.max_iters, out.train_cfg.val_interval, out.train_cfg.val_begin,
             out.default_hooks.checkpoint.interval) == (30, 15, 15, 15)
 
@@ -66,5 +72,5 @@ def test_segmenter_transform_and_metric_by_type(repo_root):
                   + evaluator_options(cfg, 'IoUMetric', output_dir='/p'))
     checks = [t for t in out.train_dataloader.dataset.pipeline if 'CheckSegLabel' in t.type]
     assert [t.num_classes for t in checks] == [9]
-    iou = [m for m in out.test_evaluator if m.type == 'IoUMetric']
+    iou = [m for m in out.test_evaluator if m.type.endswith('IoUMetric')]
     assert iou[0].output_dir == '/p'

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('reproduce_smoke')]
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 

@@ -23,5 +23,5 @@ val_dataloader = None
 val_evaluator = None
 # the test's CAM-curve threshold step of the TeD-Loc configs (0.001, the authors' test
 # setting): Table 1 and 4 rows scored on the same threshold grid
-test_evaluator = dict(type='WSOLMetric', eval_size=256, cam_curve_interval=0.001)
+test_evaluator = dict(type='tedloc.WSOLMetric', eval_size=256, cam_curve_interval=0.001)
 test_cfg = dict()

@@ -1,4 +1,5 @@
-"""The demo once per seed, and every number with its spread (``--seeds`` of the driver).
+"""The demo once per seed, and every number with its spread (``--seeds`` of the demo
+driver, tools/run_synthetic_pipeline.py).
 
     python tools/run_synthetic_pipeline.py --seeds 0 1 2 [--ablations] [other options]
     bash tools/run_demo.sh --seeds 0 1 2
@@ -25,7 +26,6 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence
 
-DRIVER = osp.join(osp.dirname(osp.abspath(__file__)), 'run_synthetic_pipeline.py')
 #: options of the driver that --seeds sets per seed (removed from the passed-on argv)
 PER_SEED_OPTIONS = ('--seeds', '--seed', '--work-dir')
 
@@ -153,14 +153,15 @@ def collect(work_dir: str, seeds: Sequence[int], ablations: bool) -> Dict[str, s
     return texts
 
 
-def run_seeds(args, argv: Sequence[str]) -> int:
-    """Run the driver once per seed of ``args.seeds`` (``argv``: the driver's own
+def run_seeds(args, argv: Sequence[str], driver: str) -> int:
+    """Run ``driver`` (the demo driver script's path) once per seed of ``args.seeds``
+    (``argv``: the driver's own
     command line), then :func:`collect`. Returns 0; a failed seed ends the run with its
     exit code and the command."""
     seeds = list(dict.fromkeys(args.seeds))  # once each, in the order given
     rest = passed_on_argv(argv)
     for s in seeds:
-        cmd = [sys.executable, DRIVER, *rest, '--seed', str(s),
+        cmd = [sys.executable, driver, *rest, '--seed', str(s),
                '--work-dir', osp.join(args.work_dir, f'seed_{s}')]
         print(f'\n##### seed {s}: ' + ' '.join(cmd), flush=True)
         code = subprocess.run(cmd).returncode
