@@ -9,6 +9,14 @@ CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3
+# a missing file is one line and exit 2 before torchrun starts (as tools/test.py alone)
+if [[ "$CONFIG" == *.py && ! -f "$CONFIG" ]]; then
+  echo "dist_test.sh: error: config file not found: $CONFIG" >&2; exit 2
+fi
+if [ "$CHECKPOINT" != none ] && [ ! -f "$CHECKPOINT" ]; then
+  echo "dist_test.sh: error: checkpoint not found: $CHECKPOINT (give a file, or none)" >&2
+  exit 2
+fi
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}

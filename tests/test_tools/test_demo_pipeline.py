@@ -288,3 +288,34 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     no_qr = state(osp.join(pipeline_dir, 'ablations', 'no-qr'))['head.anchors']
     gram = no_qr @ no_qr.T
     assert float((gram - torch.eye(len(a))).abs().max()) > 0.05  # raw text embeddings
+
+
+def test_demo_config_under_two_test_processes_gives_the_one_process_metrics(pipeline_dir,
+                                                                           tmp_path):
+    """tools/dist_test.sh, 2 CPU processes, on the demo's TeD-Loc config with its hooks
+    (overlays on, curves, weights check): the driver's own test command of the fg row,
+    re-run distributed, exits 0 with the metrics of its one-process run and the
+    overlays drawn once (by the main process)."""
+    marks = [json.load(open(osp.join(pipeline_dir, 'steps', f)))
+             for f in sorted(os.listdir(osp.join(pipeline_dir, 'steps')))]
+    cmd = [m['cmd'] for m in marks if 'tools/test.py' in m['cmd']
+           and any(str(a).endswith('tedloc_fg_test.json') for a in m['cmd'])]
+    assert len(cmd) == 1, [m['title'] for m in marks]
+    cmd = cmd[0]
+    at = cmd.index('tools/test.py')
+    args = cmd[at + 1:]
+    one = json.load(open(args[args.index('--out') + 1]))
+    out, show = str(tmp_path / 'dist.json'), str(tmp_path / 'overlays')
+    args[args.index('--out') + 1] = out
+    args[args.index('--work-dir') + 1] = str(tmp_path / 'work')
+    args[args.index('--analysis-dir') + 1] = str(tmp_path / 'analysis')
+    args = [a if not str(a).startswith('default_hooks.visualization.out_dir=')
+            else f'default_hooks.visualization.out_dir={show}' for a in args]
+    assert f'default_hooks.visualization.out_dir={show}' in args  # the demo draws overlays
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable)
+    proc = subprocess.run(['bash', 'tools/dist_test.sh', args[0], args[1], '2', *args[2:]],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.load(open(out)) == pytest.approx(one, abs=1e-9)
+    assert os.listdir(show)
+    assert osp.isfile(osp.join(tmp_path, 'analysis', 'curves.png'))

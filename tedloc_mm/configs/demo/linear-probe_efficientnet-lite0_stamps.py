@@ -1,7 +1,7 @@
 # Stage 1 of the demo: the CAM classifier = EfficientNet-Lite0 with its packaged ImageNet
 # weights (frozen) + a linear head fitted on the stamp benchmark's train split
-# (tools/train_linear_probe.py: features once, then a logistic regression, C picked on
-# val). Its Grad-CAM gives TeD-Loc's pseudo-labels and is the CAM baseline
+# (tools/train_linear_probe.py: features once, then a logistic regression with the C
+# fixed below, probe_c; the C grid is still fitted and reported). Its Grad-CAM gives TeD-Loc's pseudo-labels and is the CAM baseline
 # (gradcam_efficientnet-lite0_stamps.py).
 _base_ = [
     '../_base_/datasets/stamp_wsol.py',
