@@ -6,12 +6,13 @@ the table of an uninterrupted run (lean checkpoints, the same data order: exact)
 import json
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('reproduce_tiny')]
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'tests/data/configs/tiny_tedloc_ilsvrc.py'
 
@@ -31,9 +32,17 @@ def inputs(tmp_path_factory):
     return d
 
 
-def _run(inputs, work, config=CONFIG, check=True):
+@pytest.fixture(scope='module')
+def whole(inputs, tmp_path_factory):
+    """The work folder of an uninterrupted run."""
+    work = tmp_path_factory.mktemp('whole')
+    _run(inputs, work)
+    return work
+
+
+def _run(inputs, work, config=CONFIG, check=True, env=None):
     env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1',
-               PYTHONPATH=osp.join(REPO, 'tests', 'plugins'))
+               PYTHONPATH=osp.join(REPO, 'tests', 'plugins'), **(env or {}))
     proc = subprocess.run(
         [sys.executable, 'tools/reproduce_paper.py', '--dataset', 'ilsvrc', '--data-root',
          str(inputs / 'ILSVRC'), '--config', config, '--cam-model', 'ViT-S-32',
@@ -45,9 +54,13 @@ def _run(inputs, work, config=CONFIG, check=True):
     return proc
 
 
-def test_tiny_ilsvrc_run_and_killed_training_resumes_to_the_same_table(inputs, tmp_path):
-    whole = tmp_path / 'whole'
-    _run(inputs, whole)
+def _files(folder):
+    return {name: open(osp.join(folder, name), 'rb').read()
+            for name in sorted(os.listdir(folder))}
+
+
+def test_tiny_ilsvrc_run_and_killed_training_resumes_to_the_same_table(inputs, whole,
+                                                                        tmp_path):
     table = json.load(open(whole / 'results' / 'table.json'))
     metrics = json.load(open(whole / 'results' / 'test_metrics.json'))
     assert table['dataset'] == 'ilsvrc' and table['paper']['MaxBoxAcc'] == 75.6
@@ -74,3 +87,29 @@ def test_tiny_ilsvrc_run_and_killed_training_resumes_to_the_same_table(inputs, t
     assert resumed == metrics
     assert sorted(f for f in os.listdir(work / 'train') if f.startswith('best_')) == sorted(
         f for f in os.listdir(whole / 'train') if f.startswith('best_'))
+
+
+def test_killed_cam_generation_resumes_to_the_same_store_and_table(inputs, whole, tmp_path):
+    from tedloc_mm.fileio.cam_store import CAMStore
+    n = len(CAMStore(str(whole / 'cams' / 'train')))
+    assert n >= 4
+    work, once = tmp_path / 'killed', tmp_path / 'killed_once'
+    # SIGKILL at the 3rd id line of the store: 2 CAMs committed, the 3rd row orphaned
+    kill = dict(TEDLOC_TEST_KILL_CAMS=f'3:{once}')
+    proc = _run(inputs, work, check=False, env=kill)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "step 'cams'" in proc.stderr and f'exit code {-signal.SIGKILL}' in proc.stderr
+    assert once.exists()
+    store = work / 'cams' / 'train'
+    assert len(CAMStore(str(store))) == 2
+    side = json.load(open(store / 'meta.json'))['resolution']
+    assert osp.getsize(store / 'part-0-of-1.u8') == 3 * side * side  # the orphan row
+    assert not (work / 'steps' / 'cams.json').exists() and not (work / 'train').exists()
+
+    proc = _run(inputs, work, env=kill)  # the same command again
+    assert proc.stdout.count('(skipped:') == 2   # encoder, anchors; not the CAMs
+    assert f'wrote {n - 2} CAM(s)' in proc.stdout  # the 2 stored before the kill kept
+    assert (work / 'steps' / 'cams.json').exists()
+    assert _files(store) == _files(whole / 'cams' / 'train')
+    assert (json.load(open(work / 'results' / 'table.json')) ==
+            json.load(open(whole / 'results' / 'table.json')))
