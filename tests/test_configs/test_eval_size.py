@@ -73,7 +73,7 @@ def test_paper_rows_are_tested_on_one_cam_curve_grid(config):
     """TeD-Loc and the CLIP baselines: the test's CAM thresholds step by 0.001 (the
     authors' test interval), at 256 px."""
     cfg = Config.fromfile(osp.join(ROOT, config))
-    assert cfg.test_evaluator.type == 'WSOLMetric'
+    assert cfg.test_evaluator.type == 'tedloc.WSOLMetric'
     assert cfg.test_evaluator.cam_curve_interval == 0.001, config
     assert cfg.test_evaluator.eval_size == 256
 

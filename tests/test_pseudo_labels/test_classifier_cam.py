@@ -7,12 +7,13 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from tedloc_mm.pseudo_labels.classifier_cam import ClassifierGradCAM, _Logits
-from tedloc_mm.registry import MODELS
+from tedloc_mm.registry import MODELS, build
 
 
 def _classifier():
     torch.manual_seed(0)
-    return MODELS.build(dict(
+    # in our scope whatever default scope an earlier test left current
+    return build(MODELS, dict(
         type='ImageClassifier',
         backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
         neck=dict(type='GlobalAveragePooling'),
