@@ -316,6 +316,12 @@ def test_demo_config_under_two_test_processes_gives_the_one_process_metrics(pipe
     proc = subprocess.run(['bash', 'tools/dist_test.sh', args[0], args[1], '2', *args[2:]],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert json.load(open(out)) == pytest.approx(one, abs=1e-9)
+    two = json.load(open(out))
+    # box metrics exactly; PxAP (a sum over continuous map values) to 1e-3 points: each
+    # process runs the encoder on other batches, and a convolution's float32 rounding
+    # depends on the batch (measured: 3.7e-5 points)
+    assert {k: v for k, v in two.items() if k != 'wsol/PxAP'} == pytest.approx(
+        {k: v for k, v in one.items() if k != 'wsol/PxAP'}, abs=1e-9)
+    assert two['wsol/PxAP'] == pytest.approx(one['wsol/PxAP'], abs=1e-3)
     assert os.listdir(show)
     assert osp.isfile(osp.join(tmp_path, 'analysis', 'curves.png'))
