@@ -1,7 +1,6 @@
 """tools/test.py --analysis-dir (files, TensorBoard), analyze_results.py (galleries of the
 chosen images only) and plot_wsol_curves.py (several runs), on a tiny TeD-Loc."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -18,15 +17,9 @@ from tedloc_mm.evaluation.per_image_results import read_per_image_results
 from tedloc_mm.evaluation.wsol_analysis import FAILURE_KINDS
 from tedloc_mm.fileio import save_anchor_file
 from tedloc_mm.tool_errors import UserError
+from tool_module import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')

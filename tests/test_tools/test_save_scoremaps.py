@@ -1,7 +1,6 @@
 """Saved maps for any evaluator: tools/test.py --save-scoremaps (WSOLMetric(scoremap_dir=))
 writes the maps it scored, and eval_scoremaps.py on that folder, with the run's
 evaluation size and CAM threshold step, gives the run's numbers to the last digit."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -14,19 +13,13 @@ import tedloc_mm  # noqa: F401
 from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
 from tedloc_mm.evaluation.scoremap_dir import read_predictions
 from tedloc_mm.fileio import read_wsol_split, save_anchor_file
+from tool_module import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: the metrics both report, in the run's names (without the 'wsol/' prefix)
 COMPARED = ('MaxBoxAcc', 'MaxBoxAccV2', 'MaxBoxAccV2@0.3', 'MaxBoxAccV2@0.5',
             'MaxBoxAccV2@0.7', 'best_thr', 'Top1Loc', 'Top5Loc', 'Top1Loc@best_thr',
             'Top5Loc@best_thr', 'Top1Cls', 'Top5Cls', 'PxAP')
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')

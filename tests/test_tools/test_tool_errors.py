@@ -2,7 +2,6 @@
 subprocess), exits with status 2 and one ``error:`` line naming the file or value, without
 a traceback; ``--debug`` / TEDLOC_DEBUG show it; only rank 0 of a distributed run prints."""
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,17 +20,11 @@ from tedloc_mm.embedded_benchmarks.gliders import generate_synthetic_wsol
 from tedloc_mm.fileio import save_anchor_file
 from tedloc_mm.model_index import model_configs, resolve_config
 from tedloc_mm.tool_errors import UserError, run_tool
+from tool_module import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: a line of the Runner's banner (its environment dump)
 BANNER = 'System environment'
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')
