@@ -1,5 +1,7 @@
 """PatchMILHead options users can set: a 2-layer g (``g_hidden_channels``), SVD anchors
-(``orthogonalization='svd'``, against NumPy's SVD), and every constructor / input error."""
+(``orthogonalization='svd'``, against NumPy's SVD), the anchor map's scoring
+(``anchor_map_norm``) and the BG term of L_KD (``kd_bg``) by hand, and every
+constructor / input error."""
 import math
 
 import numpy as np
@@ -100,6 +102,80 @@ def test_svd_anchors_from_an_anchor_file(tmp_path):
     np.testing.assert_allclose(head.anchors.numpy(), _polar(e.numpy()), atol=1e-6, rtol=0)
 
 
+# ---------------------------------------------------------------- anchor_map_norm
+# two pixels, anchors e1, e2 of R^3 (orthogonalization none), s = 2:
+# p0 = (3, 0, 4): <., t1> = 3, |p0| = 5 -> cosine 0.6; f = (6, 0) -> softmax_1 = 1/(1+e^-6)
+# p1 = (1, 1, 0): <., t1> = 1, |p1| = sqrt 2 -> cosine 0.7071; f = (2, 2) -> softmax_1 = 0.5
+# dot ranks p0 above p1, cosine p1 above p0: not monotone in one another
+@pytest.mark.parametrize('norm,want', [
+    ('dot', [3.0, 1.0]),
+    ('cosine', [0.6, 1 / math.sqrt(2)]),
+    ('softmax', [1 / (1 + math.exp(-6.0)), 0.5]),
+])
+def test_anchor_map_norms_by_hand(norm, want):
+    head = PatchMILHead(num_classes=2, in_channels=3, anchor_embeddings=torch.eye(2, 3),
+                        orthogonalization='none', logit_scale=2.0, map_type='anchor',
+                        anchor_map_label='gt', anchor_map_norm=norm)
+    z = torch.tensor([[3.0, 0.0, 4.0], [1.0, 1.0, 0.0]]).T.reshape(1, 3, 1, 2)
+    out = head.predict(z, [_sample(0, [[-1, -1]])])[0]
+    torch.testing.assert_close(out.pred_map[0], torch.tensor(want))
+    # class 1's map: p0 scores 0 / 0 / 1 - softmax_1
+    out = head.predict(z, [_sample(1, [[-1, -1]])])[0]
+    assert out.pred_map[0, 0].item() == pytest.approx(
+        {'dot': 0.0, 'cosine': 0.0, 'softmax': 1 / (1 + math.exp(6.0))}[norm], abs=1e-7)
+
+
+# ---------------------------------------------------------------- kd_bg
+def _kd_bg_head(kd_bg, **kw):
+    torch.manual_seed(0)  # g's initial weights: equal in heads compared with each other
+    return PatchMILHead(num_classes=2, in_channels=3, anchor_embeddings=torch.eye(2, 3),
+                        orthogonalization='none', logit_scale=2.0, kd_bg=kd_bg,
+                        lambda_kd_bg=0.5, **kw)
+
+
+# pixels p0 = (3, 0, 4) FG, p1 = (1, -1, 0) BG, p2 = (0, 2, 0) BG, image class y = 0;
+# f(p1) = (2, -2), f(p2) = (0, 4)
+_Z = torch.tensor([[3.0, 0.0, 4.0], [1.0, -1.0, 0.0], [0.0, 2.0, 0.0]]).T.reshape(1, 3, 1, 3)
+
+
+def _uniform_kl(f):
+    """KL(u || softmax f) for two classes, from the definition."""
+    p = [math.exp(v) / sum(math.exp(u) for u in f) for v in f]
+    return sum(0.5 * math.log(0.5 / q) for q in p)
+
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum'])
+def test_kd_bg_uniform_by_hand(reduction):
+    head = _kd_bg_head('uniform', loss_reduction=reduction)
+    losses = head.loss(_Z, [_sample(0, [[1, 0, 0]])])
+    terms = [_uniform_kl([2.0, -2.0]), _uniform_kl([0.0, 4.0])]
+    want = 0.5 * (sum(terms) if reduction == 'sum' else sum(terms) / 2)
+    assert losses['loss_kd_bg'].item() == pytest.approx(want, rel=1e-6)
+    # the other losses are those of the head without the term
+    base = _kd_bg_head('none', loss_reduction=reduction).loss(_Z, [_sample(0, [[1, 0, 0]])])
+    assert set(base) == {'loss_kd', 'loss_patch', 'loss_img'}
+    for k in base:
+        torch.testing.assert_close(losses[k], base[k])
+
+
+def test_kd_bg_negative_by_hand():
+    """-log(1 - sigmoid(f(z_p, t_y))) over the BG pixels, y the image's class (1 here:
+    f(p1, t_1) = -2, f(p2, t_1) = 4), averaged; the FG pixel does not enter."""
+    head = _kd_bg_head('negative')
+    losses = head.loss(_Z, [_sample(1, [[1, 0, 0]])])
+    want = 0.5 * (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(4.0))) / 2
+    assert losses['loss_kd_bg'].item() == pytest.approx(want, rel=1e-6)
+
+
+def test_kd_bg_without_bg_samples_is_zero_with_graph():
+    head = _kd_bg_head('uniform')
+    z = _Z.clone().requires_grad_(True)
+    loss = head.loss(z, [_sample(0, [[1, -1, 1]])])['loss_kd_bg']
+    assert loss.item() == 0.0
+    loss.backward()
+    assert z.grad is not None
+
+
 # ---------------------------------------------------------------- error branches
 E = torch.eye(2, 3)
 
@@ -114,6 +190,9 @@ E = torch.eye(2, 3)
      "anchor_map_label must be 'pred' or 'gt', got 'top1'"),
     (dict(anchor_embeddings=E, orthogonalization='gram'), ValueError,
      "orthogonalization must be one of .*'gram'"),
+    (dict(anchor_embeddings=E, anchor_map_norm='l2'), ValueError,
+     "anchor_map_norm must be one of .*'l2'"),
+    (dict(anchor_embeddings=E, kd_bg='zero'), ValueError, "kd_bg must be one of .*'zero'"),
 ])
 def test_constructor_errors_say_what_is_wrong(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -195,7 +195,8 @@ def test_model_trains_from_a_sampling_grid_other_than_the_decoders():
 
 
 #: configs that sample at full resolution on purpose (the authors' sampling, TrCAM)
-FULL_RESOLUTION_SAMPLING = ('tedloc_eva-l_authors-sampling_cub.py', )
+FULL_RESOLUTION_SAMPLING = ('tedloc_eva-l_authors-sampling_cub.py',
+                            'tedloc_efficientnet-lite0_authors-sampling_stamps.py')
 
 
 def test_every_tedloc_config_samples_on_its_decoders_grid():

@@ -1,4 +1,5 @@
 """PatchMILHead: TeD-Loc's FG/BG patch classifier g, text anchors T and losses (Eq. 1-5)."""
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -12,6 +13,10 @@ from tedloc_mm.fileio.anchor_file import BUILD_HINT, load_anchor_file
 from ..utils.orthogonalize import orthogonalize_anchors
 
 MAP_TYPES = ('fg', 'anchor')
+#: how the anchor map scores pixel p for class c (``anchor_map_norm``)
+ANCHOR_MAP_NORMS = ('dot', 'cosine', 'softmax')
+#: what the BG-sampled pixels are taught about the anchors (``kd_bg``)
+KD_BG_TARGETS = ('none', 'uniform', 'negative')
 LOSS_REDUCTIONS = ('mean', 'sum')
 
 
@@ -36,6 +41,13 @@ class PatchMILHead(BaseModule):
     * (4) loss_img  = CE(f(h, .), y) per image.
     * (5) L = lambda_kd * loss_kd + lambda_patch * loss_patch + lambda_img * loss_img
       (MMEngine sums the returned ``loss_*`` terms, which are already weighted).
+    * Not in the paper, off by default (``kd_bg='none'``): L_KD only ever sees FG
+      pixels, so nothing says what <z_p, t_y> should be on the background, and the
+      anchor map (Table 4) inherits whatever the BG embeddings drift to. ``kd_bg``
+      adds ``loss_kd_bg`` = ``lambda_kd_bg`` x a term over the BG-sampled pixels:
+      ``'uniform'``: KL(uniform || softmax f(z_p, .)) (a BG pixel belongs to no class;
+      0 at the optimum); ``'negative'``: BCE of sigmoid f(z_p, t_y) against 0 for the
+      image's class y (a BG pixel is not y; softplus(f)). Reduced like loss_kd.
 
     Sums or means (``loss_reduction``): the paper writes sums over the sampled pixels
     (Eq. 1-2). ``'mean'`` (default): loss_kd is the mean over all FG-sampled pixels of
@@ -53,9 +65,15 @@ class PatchMILHead(BaseModule):
     images either way. An empty set gives a zero loss that keeps the graph.
 
     Prediction: ``pred_score`` = softmax f(h, .); ``pred_map`` = g(z) (``map_type=
-    'fg'``, the paper's map M) or <z_p, t_c> (``'anchor'``, the paper's Table 4
-    second map, without s) for c the predicted class (``anchor_map_label='pred'``) or
-    the ground truth (``'gt'``, GT-known), bilinearly resized to ``img_shape``.
+    'fg'``, the paper's map M) or the anchor map of class c (``'anchor'``, the paper's
+    Table 4 second map) for c the predicted class (``anchor_map_label='pred'``) or
+    the ground truth (``'gt'``, GT-known), bilinearly resized to ``img_shape``. The
+    anchor map (``anchor_map_norm``): ``'dot'`` <z_p, t_c> (the paper's, Table 4:
+    "we perform a dot product across all patch embeddings"; without s), ``'cosine'``
+    <z_p / |z_p|, t_c> (direction only: a pixel's embedding norm no longer ranks it),
+    or ``'softmax'`` softmax_k f(z_p, t_k) at c (the per-pixel class probability that
+    L_KD trains). The metric min-max normalises each map, so a monotone rescaling of a
+    map changes nothing; these three are not monotone in one another.
 
     Args:
         num_classes: K.
@@ -67,7 +85,8 @@ class PatchMILHead(BaseModule):
         logit_scale: s.
         normalize_embeddings: L2-normalise v in f (see above).
         lambda_kd, lambda_patch, lambda_img: lambda_1..3 of Eq. 5.
-        map_type, anchor_map_label: the predicted map, see above.
+        map_type, anchor_map_label, anchor_map_norm: the predicted map, see above.
+        kd_bg, lambda_kd_bg: the optional BG term of L_KD, see above.
         g_hidden_channels: None for a linear g, else the hidden width of a 2-layer g.
         loss_reduction: ``'mean'`` or ``'sum'`` over the sampled pixels, see above.
     """
@@ -87,6 +106,9 @@ class PatchMILHead(BaseModule):
                  anchor_map_label: str = 'pred',
                  g_hidden_channels: Optional[int] = None,
                  loss_reduction: str = 'mean',
+                 anchor_map_norm: str = 'dot',
+                 kd_bg: str = 'none',
+                 lambda_kd_bg: float = 1.0,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if (anchor_file is None) == (anchor_embeddings is None):
@@ -108,6 +130,11 @@ class PatchMILHead(BaseModule):
         if anchor_map_label not in ('pred', 'gt'):
             raise ValueError(f"anchor_map_label must be 'pred' or 'gt', got "
                              f'{anchor_map_label!r}')
+        if anchor_map_norm not in ANCHOR_MAP_NORMS:
+            raise ValueError(f'anchor_map_norm must be one of {ANCHOR_MAP_NORMS}, got '
+                             f'{anchor_map_norm!r}')
+        if kd_bg not in KD_BG_TARGETS:
+            raise ValueError(f'kd_bg must be one of {KD_BG_TARGETS}, got {kd_bg!r}')
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f'loss_reduction must be one of {LOSS_REDUCTIONS}, got '
                              f'{loss_reduction!r}')
@@ -121,6 +148,8 @@ class PatchMILHead(BaseModule):
         self.lambda_kd, self.lambda_patch, self.lambda_img = lambda_kd, lambda_patch, lambda_img
         self.map_type = map_type
         self.anchor_map_label = anchor_map_label
+        self.anchor_map_norm = anchor_map_norm
+        self.kd_bg, self.lambda_kd_bg = kd_bg, float(lambda_kd_bg)
         if g_hidden_channels is None:
             self.fg_classifier = nn.Conv2d(in_channels, 1, 1)
         else:
@@ -179,11 +208,29 @@ class PatchMILHead(BaseModule):
         else:
             loss_patch = fg.sum() * 0.
         loss_img = F.cross_entropy(img_logits, labels)
+        losses = dict(loss_kd=loss_kd, loss_patch=loss_patch)
+        if self.kd_bg != 'none':
+            losses['loss_kd_bg'] = self._kd_bg_loss(z, b, r, c, y == PSEUDO_BG, labels)
         if self.loss_reduction == 'sum':  # Eq. 1-2 per image, averaged over the images
-            loss_kd, loss_patch = loss_kd / len(labels), loss_patch / len(labels)
-        return dict(loss_kd=self.lambda_kd * loss_kd,
-                    loss_patch=self.lambda_patch * loss_patch,
-                    loss_img=self.lambda_img * loss_img)
+            losses = {k: v / len(labels) for k, v in losses.items()}
+        out = dict(loss_kd=self.lambda_kd * losses['loss_kd'],
+                   loss_patch=self.lambda_patch * losses['loss_patch'],
+                   loss_img=self.lambda_img * loss_img)
+        if 'loss_kd_bg' in losses:
+            out['loss_kd_bg'] = self.lambda_kd_bg * losses['loss_kd_bg']
+        return out
+
+    def _kd_bg_loss(self, z, b, r, c, is_bg, labels) -> torch.Tensor:
+        """The BG term of ``kd_bg`` over the BG-sampled pixels, summed or averaged
+        (``loss_reduction``) like loss_kd; a batch without BG samples gives 0."""
+        if not is_bg.any():
+            return z.sum() * 0.
+        logits = self.class_logits(z.permute(0, 2, 3, 1)[b[is_bg], r[is_bg], c[is_bg]])
+        if self.kd_bg == 'uniform':  # KL(u || p) = -mean_k log p_k - log K
+            per_pixel = -F.log_softmax(logits, dim=1).mean(dim=1) - math.log(self.num_classes)
+        else:  # 'negative': -log(1 - sigmoid(f(z_p, t_y)))
+            per_pixel = F.softplus(logits.gather(1, labels[b[is_bg]][:, None])[:, 0])
+        return per_pixel.sum() if self.loss_reduction == 'sum' else per_pixel.mean()
 
     def pseudo_label_points(self, z: torch.Tensor, data_samples: Sequence,
                             input_hw: Optional[Tuple[int, int]] = None):
@@ -232,6 +279,16 @@ class PatchMILHead(BaseModule):
         return torch.cat(bs), torch.cat(rs), torch.cat(cs), torch.cat(ys)
 
     # ------------------------------------------------------------------ inference
+    def anchor_map(self, z: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        """The anchor map of class cls[i] on image i: z (B, D, h, w) -> (B, h, w),
+        scored as ``anchor_map_norm`` says (see the class docstring)."""
+        if self.anchor_map_norm == 'softmax':
+            probs = torch.softmax(self.class_logits(z.permute(0, 2, 3, 1)), dim=-1)
+            return probs.gather(-1, cls.view(-1, 1, 1, 1).expand(*probs.shape[:3], 1))[..., 0]
+        if self.anchor_map_norm == 'cosine':
+            z = F.normalize(z, dim=1)
+        return torch.einsum('bdhw,bd->bhw', z, self.anchors[cls])
+
     def predict(self, z: torch.Tensor, data_samples: List) -> List:
         img_logits, fg = self(z)
         scores = torch.softmax(img_logits, dim=1)
@@ -243,7 +300,7 @@ class PatchMILHead(BaseModule):
                 cls = torch.cat([ds.gt_label.view(-1)[:1] for ds in data_samples]).to(z.device)
             else:
                 cls = pred_labels
-            maps = torch.einsum('bdhw,bd->bhw', z, self.anchors[cls])
+            maps = self.anchor_map(z, cls)
         for i, ds in enumerate(data_samples):
             img_hw = tuple(ds.metainfo['img_shape'][:2])
             m = F.interpolate(maps[i][None, None], size=img_hw, mode='bilinear',
