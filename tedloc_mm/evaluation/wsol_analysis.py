@@ -8,7 +8,10 @@ tables describe exactly the evaluated numbers:
 * :func:`wsol_curves`: box accuracy (percent) at every CAM threshold, for every IoU
   threshold, of the largest contour (MaxBoxAcc is the maximum of its curve at
   ``loc_iou``) and of all contours (MaxBoxAccV2 is the mean over IoUs of those
-  curves' maxima); Top-1 / Top-5 Loc per CAM threshold when classes were predicted;
+  curves' maxima), and ``BoxAcc@per_image_thr``, the box accuracy when every image
+  takes its own best CAM threshold (an upper bound of MaxBoxAcc: what one threshold
+  shared by all images costs a map whose values are calibrated differently from
+  image to image); Top-1 / Top-5 Loc per CAM threshold when classes were predicted;
   PxAP's precision-recall curve when masks were evaluated. A JSON-ready dict
   (``format`` / ``version`` below), the input of
   :func:`tedloc_mm.analysis.wsol_curves.plot_wsol_curves`.
@@ -68,7 +71,9 @@ def wsol_curves(records: List[dict], thresholds: np.ndarray, iou_thrs: Sequence[
         dict with ``format``, ``version``, ``num_images`` (with boxes),
         ``cam_thresholds`` (T,), ``iou_thrs``, ``loc_iou``; with boxes:
         ``box_acc`` = {``'largest'``: {iou key: (T,) percent}, ``'all'``: {...}},
-        ``best_thr``, ``MaxBoxAcc``, ``MaxBoxAccV2``; with classes:
+        ``best_thr``, ``MaxBoxAcc``, ``MaxBoxAccV2``, ``BoxAcc@per_image_thr``
+        (largest contour at ``loc_iou``, each image at a threshold where it hits, if
+        one exists); with classes:
         ``top1_loc`` and ``top5_loc`` (T,) percent at ``loc_iou``; with masks:
         ``pxap`` = {``precision``, ``recall`` (points with a predicted pixel,
         highest bin first), ``PxAP``}.
@@ -91,6 +96,7 @@ def wsol_curves(records: List[dict], thresholds: np.ndarray, iou_thrs: Sequence[
         out['best_thr'] = float(thresholds[best])
         out['MaxBoxAcc'] = float(acc[0, loc].max())
         out['MaxBoxAccV2'] = float(acc[1].max(1).mean())
+        out['BoxAcc@per_image_thr'] = float(hits[:, 0, loc].any(1).sum() * 100.0 / n)
         if _classified(box_recs):
             top5 = np.stack([r['top5'] for r in box_recs])
             label = np.array([r['label'] for r in box_recs])

@@ -93,6 +93,23 @@ def test_curves_are_the_hand_computed_ones():
     # Top-1 Loc: only A (box and class right), from t = 0.50
     assert c['top1_loc'] == _steps(0, 25, 50)
     assert c['num_images'] == 4 and len(c['cam_thresholds']) == 100
+    # each image at its own best threshold: A and C hit, B and D (largest) never do
+    assert c['BoxAcc@per_image_thr'] == 50.0
+
+
+def test_per_image_threshold_box_accuracy_by_hand():
+    """Map A against two GT boxes: [8, 8, 23, 23] is hit only from t = 0.50 on (the
+    inner square, IoU 0.886; below, the ring's box has IoU 0.41), [2, 2, 29, 29] (784
+    px) only below 0.50 (the ring's box (4, 4, 28, 28), 625 px inside it: IoU 0.797;
+    the inner square: 289 / 784 = 0.369). No threshold serves both: MaxBoxAcc 50, each
+    image at its own threshold 100."""
+    m, gt_inner = _map_a()
+    recs = [evaluate_image(m, gt, thresholds=THR, iou_thrs=IOUS)
+            for gt in (gt_inner, np.array([[2, 2, 29, 29]]))]
+    c = wsol_curves(recs, THR, IOUS)
+    assert c['box_acc']['largest']['0.5'] == _steps(50, 50, 0)
+    assert c['MaxBoxAcc'] == 50.0
+    assert c['BoxAcc@per_image_thr'] == 100.0
 
 
 def test_curves_agree_with_the_metrics_on_random_maps():

@@ -247,8 +247,9 @@ def test_pipeline_draws_curves_and_galleries(pipeline_dir):
 
 def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     """--ablations on a finished pipeline: steps 1-6 are skipped (done on the first run),
-    three rows train, the table has the five rows, the full-method row is the demo's own
-    result, and the row without QR keeps the raw (non-orthonormal) text embeddings."""
+    four rows train, the table has the six rows, the full-method row is the demo's own
+    result, the row without QR keeps the raw (non-orthonormal) text embeddings, and the
+    authors'-sampling row trained with its own sampler (its logged config)."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
     proc = subprocess.run([sys.executable, 'tools/run_synthetic_pipeline.py', '--quick',
                            '--data', 'gliders', '--work-dir', osp.dirname(pipeline_dir),
@@ -259,7 +260,8 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     assert proc.stdout.count('(skipped:') == 12
     results = osp.join(pipeline_dir, 'results')
     table = json.load(open(osp.join(results, 'ablations.json')))
-    assert [r['row'] for r in table][:2] == ['L_KD', 'L_KD + P_CL'] and len(table) == 5
+    assert [r['row'] for r in table][:2] == ['L_KD', 'L_KD + P_CL'] and len(table) == 6
+    assert table[5]['row'] == "L_KD + P_CL + I_CL, the authors' sampling"
     demo = json.load(open(osp.join(results, 'tedloc_fg_test.json')))
     # the full-method row is the demo's own result, in every column of the table
     for col, key in (('MaxBoxAcc', 'wsol/MaxBoxAcc'), ('Top-5 Loc', 'wsol/Top5Loc'),
@@ -268,11 +270,11 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     for row in table:
         assert all(0 <= row[c] <= 100 for c in ('MaxBoxAcc', 'MaxBoxAccV2', 'Top-1 Loc'))
     md = open(osp.join(results, 'ablations.md')).read()
-    assert md.count('\n') == 7 and '62.3 (Table 2)' in md
+    assert md.count('\n') == 8 and '62.3 (Table 2)' in md
     # --seeds --ablations: the seeds table of the ablation rows holds seed 0's values
     seeds = json.load(open(osp.join(osp.dirname(pipeline_dir), 'results',
                                      'seeds_ablations.json')))['rows']
-    assert len(seeds) == 5
+    assert len(seeds) == 6
     for row in table:
         cell = seeds[f"{row['row']} [{row['map']}]"]['MaxBoxAccV2']
         assert cell['values'] == {'0': row['MaxBoxAccV2']} and cell['std'] == 0.0
@@ -288,6 +290,13 @@ def test_ablations_reuse_the_pipeline_and_train_each_row(pipeline_dir):
     no_qr = state(osp.join(pipeline_dir, 'ablations', 'no-qr'))['head.anchors']
     gram = no_qr @ no_qr.T
     assert float((gram - torch.eye(len(a))).abs().max()) > 0.05  # raw text embeddings
+    from mmengine.config import Config
+    work = osp.join(pipeline_dir, 'ablations', 'authors-sampling')
+    dumped = [f for f in os.listdir(work) if f.endswith('.py')]
+    sampler = [t for t in Config.fromfile(osp.join(work, dumped[0])).train_dataloader
+               .dataset.pipeline if t.type == 'PseudoLabelSampler']
+    assert (sampler[0].grid_stride, sampler[0].num_samples, sampler[0].grow_kernel,
+            sampler[0].fg_draw) == (1, 1, 3, 'cam_weighted')
 
 
 def test_demo_config_under_two_test_processes_gives_the_one_process_metrics(pipeline_dir,
