@@ -111,6 +111,7 @@ def test_svd_anchors_from_an_anchor_file(tmp_path):
     ('dot', [3.0, 1.0]),
     ('cosine', [0.6, 1 / math.sqrt(2)]),
     ('softmax', [1 / (1 + math.exp(-6.0)), 0.5]),
+    ('sigmoid', [1 / (1 + math.exp(-6.0)), 1 / (1 + math.exp(-2.0))]),
 ])
 def test_anchor_map_norms_by_hand(norm, want):
     head = PatchMILHead(num_classes=2, in_channels=3, anchor_embeddings=torch.eye(2, 3),
@@ -122,7 +123,8 @@ def test_anchor_map_norms_by_hand(norm, want):
     # class 1's map: p0 scores 0 / 0 / 1 - softmax_1
     out = head.predict(z, [_sample(1, [[-1, -1]])])[0]
     assert out.pred_map[0, 0].item() == pytest.approx(
-        {'dot': 0.0, 'cosine': 0.0, 'softmax': 1 / (1 + math.exp(6.0))}[norm], abs=1e-7)
+        {'dot': 0.0, 'cosine': 0.0, 'softmax': 1 / (1 + math.exp(6.0)), 'sigmoid': 0.5}[norm],
+        abs=1e-7)
 
 
 # ---------------------------------------------------------------- kd_bg

@@ -14,7 +14,7 @@ from ..utils.orthogonalize import orthogonalize_anchors
 
 MAP_TYPES = ('fg', 'anchor')
 #: how the anchor map scores pixel p for class c (``anchor_map_norm``)
-ANCHOR_MAP_NORMS = ('dot', 'cosine', 'softmax')
+ANCHOR_MAP_NORMS = ('dot', 'cosine', 'softmax', 'sigmoid')
 #: what the BG-sampled pixels are taught about the anchors (``kd_bg``)
 KD_BG_TARGETS = ('none', 'uniform', 'negative')
 LOSS_REDUCTIONS = ('mean', 'sum')
@@ -71,9 +71,13 @@ class PatchMILHead(BaseModule):
     anchor map (``anchor_map_norm``): ``'dot'`` <z_p, t_c> (the paper's, Table 4:
     "we perform a dot product across all patch embeddings"; without s), ``'cosine'``
     <z_p / |z_p|, t_c> (direction only: a pixel's embedding norm no longer ranks it),
-    or ``'softmax'`` softmax_k f(z_p, t_k) at c (the per-pixel class probability that
-    L_KD trains). The metric min-max normalises each map, so a monotone rescaling of a
-    map changes nothing; these three are not monotone in one another.
+    ``'softmax'`` softmax_k f(z_p, t_k) at c (the per-pixel class probability that
+    L_KD trains), or ``'sigmoid'`` sigmoid(f(z_p, t_c)) (the probability that
+    ``kd_bg='negative'`` trains: squashed on an absolute scale shared by all images,
+    as g's map is). The metric min-max normalises each map, so an affine rescaling
+    changes nothing; a sigmoid before that normalisation does: it moves each image's
+    levels by where its values lie on the shared scale. No two of the four are
+    related by a per-image affine map.
 
     Args:
         num_classes: K.
@@ -285,6 +289,9 @@ class PatchMILHead(BaseModule):
         if self.anchor_map_norm == 'softmax':
             probs = torch.softmax(self.class_logits(z.permute(0, 2, 3, 1)), dim=-1)
             return probs.gather(-1, cls.view(-1, 1, 1, 1).expand(*probs.shape[:3], 1))[..., 0]
+        if self.anchor_map_norm == 'sigmoid':
+            return torch.sigmoid(self.logit_scale *
+                                 torch.einsum('bdhw,bd->bhw', z, self.anchors[cls]))
         if self.anchor_map_norm == 'cosine':
             z = F.normalize(z, dim=1)
         return torch.einsum('bdhw,bd->bhw', z, self.anchors[cls])
