@@ -133,6 +133,22 @@ def test_extra_keys_pass_with_a_counted_warning_and_ddp_prefixes_are_read(tiny, 
     assert 'checkpoint x.pth: 3 keys the model does not have are ignored' in caplog.text
 
 
+def test_extra_weights_in_a_trained_module_mean_another_architecture(tiny):
+    """A decoder trained with one more stage (out_stride 4 where the model has 8):
+    every tensor of the model is in the file with its shape, but the file's extra
+    stage would be dropped: refused, naming it. Extra frozen-encoder keys still pass."""
+    extra = {f'neck.stages.9.conv.{n}': torch.zeros(2) for n in ('weight', 'bias')}
+    state = dict(tiny['state'], **extra)
+    with pytest.raises(CheckpointWeightsError,
+                       match=r'x\.pth was trained with another architecture of this TeDLoc: '
+                             r'.* trained module\(s\) neck\.stages\.9 \(2 tensors\); .*'
+                             r'model\.neck\.out_stride'):
+        check_checkpoint_weights(tiny['model'], dict(state_dict=state), 'x.pth')
+    frozen_extra = dict(tiny['state'], **{'backbone.unused.w': torch.zeros(1)})
+    out = check_checkpoint_weights(tiny['model'], dict(state_dict=frozen_extra), 'x.pth')
+    assert out['unexpected'] == ['backbone.unused.w']
+
+
 def test_a_lean_checkpoint_without_its_hook_is_named(tiny):
     lean = torch.load(tiny['files']['lean'])
     with pytest.raises(CheckpointWeightsError, match='it is a lean checkpoint .*'
