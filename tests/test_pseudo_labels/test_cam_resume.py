@@ -1,10 +1,10 @@
 """tools/generate_cams.py killed with SIGKILL mid-run, then resumed, writes the same CAM
 store as an uninterrupted run, byte for byte.
 
-The interrupted run is a subprocess (about 8 s of CPU, mostly imports) going through a
-small test-only wrapper (below, never part of the package) around the real tool: the
-store writer's id-line writes are counted, and at the fifth the process sends itself
-SIGKILL before writing it. So the kill lands at the worst moment of the store's write
+The interrupted run is a subprocess of the real tool (about 8 s of CPU, mostly imports)
+started with the test-only start-up hook of ``tests/plugins`` (never part of the package;
+``TEDLOC_TEST_KILL_CAMS``, :mod:`cam_kill`): the store writer's id-line writes are
+counted, and at the fifth the process sends itself SIGKILL before writing it. So the kill lands at the worst moment of the store's write
 protocol, after a CAM row is flushed and before its id line, in the middle of a batch,
 at the same point on every run, however loaded the machine (no polling, no timing).
 The uninterrupted run and the resumed one run in this process (one torch thread in both
@@ -37,33 +37,9 @@ CLASSIFIER = dict(model=dict(
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            to_rgb=True)))
 
-# Runs the real tool; the KILL_AT-th id line of the store is never written: the process
-# SIGKILLs itself instead, right after that CAM's row was written and flushed.
-KILLING_WRAPPER = '''
-import os, runpy, signal, sys
-import tedloc_mm.fileio.cam_store as cs
-
-KILL_AT = int(os.environ['TEDLOC_TEST_KILL_AT_ID_LINE'])
-
-class KillBeforeIdLine:
-    def __init__(self, f):
-        self.f, self.lines = f, 0
-    def write(self, b):
-        self.lines += 1
-        if self.lines == KILL_AT:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return self.f.write(b)
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-_init = cs.CAMStoreWriter.__init__
-def init(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    self._ids = KillBeforeIdLine(self._ids)
-cs.CAMStoreWriter.__init__ = init
-sys.argv = ['tools/generate_cams.py'] + sys.argv[1:]
-runpy.run_path('tools/generate_cams.py', run_name='__main__')
-'''
+#: the test-only start-up hook that arms the kill in a tools/generate_cams.py process
+#: (tests/plugins/sitecustomize.py -> cam_kill.py; the driver resume tests use it too)
+PLUGINS = osp.join(REPO, 'tests', 'plugins')
 
 
 def _make_split(root):
@@ -134,8 +110,10 @@ def test_sigkilled_generate_cams_resumes_to_a_byte_identical_store(tmp_path):
     killed = str(tmp_path / 'killed')
     # 4 CAMs committed, the 5th row flushed without its id line (items 3-5 form the
     # second batch: the kill is in the middle of it)
-    proc = subprocess.run([sys.executable, '-c', KILLING_WRAPPER, *args(killed)], cwd=REPO,
-                          env=dict(env, TEDLOC_TEST_KILL_AT_ID_LINE='5'),
+    once = str(tmp_path / 'killed_once')
+    proc = subprocess.run([sys.executable, 'tools/generate_cams.py', *args(killed)], cwd=REPO,
+                          env=dict(env, PYTHONPATH=os.pathsep.join([REPO, PLUGINS]),
+                                   TEDLOC_TEST_KILL_CAMS=f'5:{once}'),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
     assert _count(killed) == (4, 5)  # an orphan row, as the kill left it
