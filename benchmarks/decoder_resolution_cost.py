@@ -69,7 +69,6 @@ def measure_one(args) -> dict:
     import torch
     import tedloc_mm  # noqa: F401  (registration)
     from mmengine.config import Config
-    from mmengine.structures import LabelData  # noqa: F401
     from mmpretrain.structures import DataSample
 
     from tedloc_mm.registry import MODELS
